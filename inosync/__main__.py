@@ -1,0 +1,7 @@
+"""Allow `python3 -m inosync`."""
+
+import sys
+
+from inosync.cli import main
+
+sys.exit(main())
