@@ -1,0 +1,216 @@
+"""Pure bookkeeping of what a node still needs: dirty paths and moves to replay.
+
+A dirty path is re-synced by rsync as a whole: a file is sent or deleted, a directory is
+sent recursively with --delete inside it (so it also covers every path below it). The
+dirty set therefore only keeps its topmost entries, as a trie, so a burst of 20,000 events
+in one new directory collapses into that directory in O(depth) per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+ROOT = ""  # the top of the tree: a dirty ROOT means "full sync"
+
+
+def split(relpath: str) -> list[str]:
+    return relpath.split("/") if relpath else []
+
+
+def is_under(path: str, top: str) -> bool:
+    """Is `path` equal to `top` or below it? (ROOT contains everything.)"""
+    return top == ROOT or path == top or path.startswith(top + "/")
+
+
+def rebase(path: str, old_top: str, new_top: str) -> str:
+    """Rewrite a path below `old_top` to the same place below `new_top`."""
+    if path == old_top:
+        return new_top
+    rest = path[len(old_top) + 1:] if old_top else path
+    return f"{new_top}/{rest}" if new_top else rest
+
+
+class _TrieNode:
+    __slots__ = ("children", "marked")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _TrieNode] = {}
+        self.marked = False
+
+
+class PathSet:
+    """A set of relative paths in which no path lies below another (an antichain)."""
+
+    def __init__(self, paths: Iterable[str] = ()) -> None:
+        self._root = _TrieNode()
+        self._count = 0
+        for path in paths:
+            self.add(path)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.covers(path)
+
+    def covers(self, path: str) -> bool:
+        """Is `path` in the set or below a path in the set? covers(ROOT): a full sync."""
+        node = self._root
+        if node.marked:
+            return True
+        for part in split(path):
+            next_node = node.children.get(part)
+            if next_node is None:
+                return False
+            if next_node.marked:
+                return True
+            node = next_node
+        return False
+
+    def add(self, path: str) -> None:
+        node = self._root
+        if node.marked:
+            return
+        for part in split(path):
+            next_node = node.children.get(part)
+            if next_node is None:
+                next_node = node.children[part] = _TrieNode()
+            elif next_node.marked:
+                return
+            node = next_node
+        self._count -= self._count_marked(node)
+        node.children = {}
+        node.marked = True
+        self._count += 1
+
+    @staticmethod
+    def _count_marked(node: _TrieNode) -> int:
+        stack, total = [node], 0
+        while stack:
+            current = stack.pop()
+            total += current.marked
+            stack.extend(current.children.values())
+        return total
+
+    def update(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            self.add(path)
+
+    def take_below(self, top: str) -> list[str]:
+        """Remove and return every path equal to or below `top`."""
+        if top == ROOT:
+            paths = list(self)
+            self.clear()
+            return paths
+        parts = split(top)
+        node = self._root
+        parents: list[tuple[_TrieNode, str]] = []
+        for part in parts:
+            next_node = node.children.get(part)
+            if next_node is None:
+                return []
+            if next_node.marked and part != parts[-1]:
+                return []  # an ancestor of top is marked: nothing strictly at/below top
+            parents.append((node, part))
+            node = next_node
+        taken = [top + ("/" + rest if rest else "") for rest in self._walk(node, "")]
+        self._count -= len(taken)
+        parent, part = parents[-1]
+        del parent.children[part]
+        for parent, part in reversed(parents[:-1]):  # prune now-empty branches
+            child = parent.children[part]
+            if child.children or child.marked:
+                break
+            del parent.children[part]
+        return taken
+
+    def clear(self) -> None:
+        self._root = _TrieNode()
+        self._count = 0
+
+    def _walk(self, node: _TrieNode, prefix: str) -> Iterator[str]:
+        stack = [(node, prefix)]
+        while stack:
+            current, path = stack.pop()
+            if current.marked:
+                yield path
+                continue
+            for name, child in current.children.items():
+                stack.append((child, f"{path}/{name}" if path else name))
+
+    def __iter__(self) -> Iterator[str]:
+        return self._walk(self._root, ROOT)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A rename inside the tree, to replay on a node instead of re-sending data."""
+
+    src: str
+    dst: str
+    is_dir: bool
+
+
+@dataclass
+class Pending:
+    """What one node still needs, in the order it must be applied: moves, then dirty paths.
+
+    Invariant: after replaying `moves` (each may fail; a failed move is turned into dirty
+    src and dst), syncing `dirty` makes the node equal to the source.
+    """
+
+    dirty: PathSet = field(default_factory=PathSet)
+    moves: list[Move] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.dirty) or bool(self.moves)
+
+    def mark(self, path: str) -> None:
+        self.dirty.add(path)
+
+    def mark_all(self) -> None:
+        """Queue a full sync; pending moves become pointless, the full sync covers them."""
+        self.moves.clear()
+        self.dirty.add(ROOT)
+
+    @property
+    def full(self) -> bool:
+        return self.dirty.covers(ROOT)
+
+    def move(self, move: Move, in_flight: Iterable[str] = ()) -> None:
+        """Record a rename on the source.
+
+        Dirty paths below the source move with it; so do paths of a batch still in flight
+        (that rsync may delete them at their old place before the move is replayed).
+        """
+        if self.full:
+            return
+        moved = self.dirty.take_below(move.src)
+        stale = [path for path in in_flight if is_under(path, move.src)]
+        self.moves.append(move)
+        for path in moved + stale:
+            self.dirty.add(rebase(path, move.src, move.dst))
+
+    def take(self) -> tuple[list[Move], list[str]]:
+        """Hand over everything for one batch and start empty."""
+        moves, dirty = self.moves, list(self.dirty)
+        self.moves = []
+        self.dirty = PathSet()
+        return moves, dirty
+
+    def give_back(self, moves: list[Move], dirty: Iterable[str]) -> None:
+        """Return a failed batch; it goes before anything that arrived meanwhile."""
+        if self.full:
+            return
+        later_moves = self.moves
+        self.moves = []
+        replayed = Pending(PathSet(dirty), list(moves))
+        for move in later_moves:
+            replayed.move(move)
+        for path in self.dirty:
+            replayed.dirty.add(path)
+        self.dirty, self.moves = replayed.dirty, replayed.moves

@@ -1,0 +1,351 @@
+"""The main loop: one thread, one selector, sleeping until the next deadline.
+
+The selector holds the inotify fd, a wake-up fd for signals and a pidfd per child. Signal
+handlers only set flags. The watchdog is pinged from this loop, so a hung loop stops the
+pings and systemd restarts the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import replace
+
+from inosync import config as config_mod
+from inosync.changes import Move
+from inosync.config import Config
+from inosync.excludes import ExcludeMatcher
+from inosync.node import NodeRunner
+from inosync.service import Notifier, set_level
+from inosync.watcher import (Dirty, Moved, Overflow, SourceGone, Watcher, WatchLimitError,
+                             identity_of)
+
+log = logging.getLogger("inosync")
+STOP_GRACE_SECONDS = 4.0
+SOURCE_POLL_SECONDS = 1.0
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 78
+
+
+def runtime_dir() -> str:
+    """A directory only we can write, short enough for ssh control socket paths."""
+    given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if given and os.path.isdir(given):
+        return given
+    return tempfile.mkdtemp(prefix="inosync-")
+
+
+class Daemon:
+    def __init__(self, cfg: Config, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.selector = selectors.DefaultSelector()
+        self.runtime = runtime_dir()
+        self.watcher: Watcher | None = None
+        self.nodes: list[NodeRunner] = []
+        self.identity: tuple[int, int] | None = None
+        self.paused_reason = ""
+        self.next_source_poll = 0.0
+        self.stop_requested = 0
+        self.reload_requested = False
+        self.stop_deadline: float | None = None
+        self.ready_sent = False
+        self.reload_problem = ""
+        self.next_ping = 0.0
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._node_ids = 0
+
+    # -- setup ----------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        for sock in (self._wake_r, self._wake_w):
+            sock.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, "signal")
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stop_requested += 1  # only a flag: the loop does the work
+
+    def _on_reload(self, signum: int, frame: object) -> None:
+        self.reload_requested = True
+
+    def _start_watching(self) -> None:
+        started = time.monotonic()
+        watcher = Watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes))
+        try:
+            count = watcher.watch_tree()
+        except BaseException:
+            watcher.close()
+            raise
+        if self.watcher is not None:
+            self.selector.unregister(self.watcher)
+            self.watcher.close()
+        self.watcher = watcher
+        self.selector.register(watcher, selectors.EVENT_READ, "inotify")
+        self.identity = watcher.source_identity()
+        log.info("watching %d directories (%d entries) under %s in %d ms", count,
+                 watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
+
+    def _make_node(self, node: config_mod.Node) -> NodeRunner:
+        self._node_ids += 1
+        control = os.path.join(self.runtime, f"n{self._node_ids}.sock")
+        runner = NodeRunner(self.cfg, node, control, self._source_entries)
+        runner.pending.mark_all()
+        runner.touched(time.monotonic())
+        runner.due_at = time.monotonic()
+        return runner
+
+    def _source_entries(self) -> int:
+        return self.watcher.entries if self.watcher is not None else 0
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        try:
+            self._start_watching()
+        except WatchLimitError as error:
+            log.error("%s", error)
+            return EXIT_FAILURE
+        if self.identity is None:
+            log.error("%s: wpath is missing or not a directory - create it or fix the config",
+                      self.cfg.wpath)
+            return EXIT_FAILURE
+        self.nodes = [self._make_node(node) for node in self.cfg.nodes]
+        self.notifier.status("initial sync running")
+        try:
+            while not self._finished():
+                self._step()
+        finally:
+            for runner in self.nodes:
+                runner.close(0.5)
+            if self.watcher is not None:
+                self.watcher.close()
+        log.info("stopped")
+        return EXIT_OK
+
+    def _finished(self) -> bool:
+        if not self.stop_requested:
+            return False
+        if self.stop_deadline is None:
+            self.notifier.stopping()
+            log.info("stopping: waiting up to %ds for %d running syncs", STOP_GRACE_SECONDS,
+                     sum(r.job is not None for r in self.nodes))
+            self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+        busy = [r for r in self.nodes if r.job is not None]
+        if busy and self.stop_requested == 1 and time.monotonic() < self.stop_deadline:
+            return False
+        for runner in busy:
+            log.warning("%s: abandoning a running sync to stop; it is redone at start-up",
+                        runner.node.name)
+        return True
+
+    def _timeout(self, now: float) -> float | None:
+        deadlines: list[float] = []
+        if not self.stop_requested and not self.paused_reason:
+            deadlines += [d for r in self.nodes if (d := r.deadline()) is not None]
+        if self.watcher is not None and (d := self.watcher.next_deadline()) is not None:
+            deadlines.append(d)
+        if self.paused_reason:
+            deadlines.append(self.next_source_poll)
+        if self.stop_deadline is not None:
+            deadlines.append(self.stop_deadline)
+        if self.notifier.watchdog_interval:
+            deadlines.append(self.next_ping)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - now)
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        for key, _ in self.selector.select(self._timeout(now)):
+            if key.data == "signal":
+                self._drain_wakeups()
+            elif key.data == "inotify":
+                self._apply(self.watcher.read() if self.watcher else [])
+            elif isinstance(key.data, NodeRunner):
+                self.selector.unregister(key.fileobj)
+                key.data.job_done(self.cfg.dry_run)
+                self._register_job(key.data)
+        now = time.monotonic()
+        if self.watcher is not None:
+            self._apply(self.watcher.expire(now))
+        if self.notifier.watchdog_interval and now >= self.next_ping:
+            self.notifier.watchdog()
+            self.next_ping = now + self.notifier.watchdog_interval
+        if self.reload_requested and not self.stop_requested:
+            self.reload_requested = False
+            self._reload()
+        if self.paused_reason and now >= self.next_source_poll:
+            self._poll_source(now)
+        if not self.stop_requested and not self.paused_reason:
+            self._start_due(now)
+        self._report()
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(256):
+                pass
+        except BlockingIOError:
+            pass  # drained
+
+    def _register_job(self, runner: NodeRunner) -> None:
+        if runner.job is not None:
+            self.selector.register(runner.job, selectors.EVENT_READ, runner)
+
+    def _start_due(self, now: float) -> None:
+        due = [r for r in self.nodes if r.wants_start(now)]
+        if not due:
+            return
+        identity = self.watcher.source_identity() if self.watcher else None
+        if identity != self.identity:
+            self._pause("its device or inode changed, or it is gone (unmounted? hidden by "
+                        "a mount?)")
+            return
+        for runner in due:
+            runner.start(now, self.cfg.dry_run)
+            self._register_job(runner)
+
+    # -- facts from the watcher -----------------------------------------------------
+
+    def _apply(self, facts: list[object]) -> None:
+        if not facts:
+            return
+        now = time.monotonic()
+        for fact in facts:
+            if isinstance(fact, Dirty):
+                log.debug("changed: %r", fact.path)
+                for runner in self.nodes:
+                    runner.pending.mark(fact.path)
+                    runner.touched(now)
+            elif isinstance(fact, Moved):
+                log.debug("moved: %r -> %r", fact.src, fact.dst)
+                move = Move(fact.src, fact.dst, fact.is_dir)
+                for runner in self.nodes:
+                    runner.pending.move(move, runner.batch_paths)
+                    runner.touched(now)
+            elif isinstance(fact, Overflow):
+                self._overflow()
+            elif isinstance(fact, SourceGone):
+                self._pause(fact.reason)
+
+    def _overflow(self) -> None:
+        assert self.watcher is not None
+        log.warning("inotify queue overflowed (events were lost): rescanning %s and running a "
+                    "full sync of every node", self.cfg.wpath)
+        try:
+            self.watcher.rewatch_all()
+        except WatchLimitError as error:
+            log.error("%s", error)
+        now = time.monotonic()
+        for runner in self.nodes:
+            runner.pending.mark_all()
+            runner.touched(now)
+
+    def _pause(self, reason: str) -> None:
+        if not self.paused_reason:
+            log.error("source %s looks wrong: %s. Not syncing anything, so the nodes keep "
+                      "their data; resuming when it is back as it was.", self.cfg.wpath, reason)
+        self.paused_reason = reason
+        self.next_source_poll = time.monotonic() + SOURCE_POLL_SECONDS
+
+    def _poll_source(self, now: float) -> None:
+        self.next_source_poll = now + SOURCE_POLL_SECONDS
+        current = identity_of(self.cfg.wpath)
+        if current is None or current != self.identity:
+            return
+        log.warning("source %s is back: watching it again and running a full sync",
+                    self.cfg.wpath)
+        self.paused_reason = ""
+        try:
+            self._start_watching()
+        except WatchLimitError as error:
+            log.error("%s", error)
+        for runner in self.nodes:
+            runner.pending.mark_all()
+            runner.touched(now)
+
+    # -- reload ---------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            new = config_mod.load(self.cfg.path)
+        except config_mod.ConfigError as error:
+            self.reload_problem = "; ".join(error.problems)
+            log.error("reload failed, still running on the previous config: %s",
+                      self.reload_problem)
+            self.notifier.ready()
+            return
+        new = replace(new, dry_run=self.cfg.dry_run)
+        old = self.cfg
+        self.cfg = new
+        self.reload_problem = ""
+        set_level(new.log_level)
+        now = time.monotonic()
+        if (new.wpath, new.rexcludes) != (old.wpath, old.rexcludes):
+            try:
+                self._start_watching()
+            except WatchLimitError as error:
+                log.error("%s", error)
+        kept: list[NodeRunner] = []
+        for runner in self.nodes:
+            if runner.node in new.nodes:
+                kept.append(runner)
+            else:
+                log.info("reload: node %s removed", runner.node.name)
+                if runner.job is not None:
+                    self.selector.unregister(runner.job)
+                runner.close(1.0)
+        known = {runner.node for runner in kept}
+        added = [self._make_node(node) for node in new.nodes if node not in known]
+        for runner in added:
+            log.info("reload: node %s added", runner.node.name)
+        if new != replace(old, dry_run=new.dry_run):
+            for runner in kept:
+                runner.cfg = new
+                runner.pending.mark_all()
+                runner.touched(now)
+        self.nodes = kept + added
+        log.info("reloaded %s", new.path)
+        self.ready_sent = False
+
+    # -- reporting ------------------------------------------------------------------
+
+    def _report(self) -> None:
+        status = self.status_text(time.monotonic())
+        if not self.ready_sent and all(r.initial_tried for r in self.nodes):
+            self.ready_sent = True
+            self.notifier.ready(status)
+            return
+        self.notifier.status(status)
+
+    def status_text(self, now: float) -> str:
+        pending = sum(len(r.pending.dirty) + len(r.pending.moves) for r in self.nodes)
+        syncing = sum(len(r.batch_paths) for r in self.nodes if r.job is not None)
+        if self.paused_reason:
+            head = f"paused: source looks wrong ({self.paused_reason})"
+        elif all(r.in_sync() for r in self.nodes):
+            head = "in sync"
+        elif any(r.job is not None and r.phase == "full" for r in self.nodes):
+            head = "full sync running"
+        elif syncing:
+            head = f"syncing {syncing} paths"
+        else:
+            head = f"{pending} paths pending"
+        parts = [head, "; ".join(r.describe(now) for r in self.nodes)]
+        if self.watcher is not None:
+            parts.append(f"{self.watcher.watch_count} watches")
+        last = max((r.last_sync for r in self.nodes if r.last_sync), default=None)
+        if last:
+            parts.append("last sync " + time.strftime("%H:%M:%S", time.localtime(last)))
+        if self.reload_problem:
+            parts.append(f"reload failed, running on previous config: {self.reload_problem}")
+        return " | ".join(parts)

@@ -1,0 +1,278 @@
+"""One mirror target: its pending changes, the batch in flight, backoff, its ssh master.
+
+A node never blocks the others: everything it runs is a child process the main loop
+waits on. Failed batches go back into `pending`, so nothing is dropped, and are retried
+with capped exponential backoff. It logs once per change of state, not once per retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+
+from inosync import rsync
+from inosync.changes import Move, Pending
+from inosync.config import Config, Node
+from inosync.process import Job
+from inosync.rsync import Command, Outcome
+
+log = logging.getLogger("inosync.node")
+BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close) into a batch
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 60.0
+
+
+class NodeRunner:
+    """Drives one node through: idle -> (moves) -> sync -> idle, or -> backoff."""
+
+    def __init__(self, cfg: Config, node: Node, control_path: str | None,
+                 source_entries: Callable[[], int]) -> None:
+        self.cfg = cfg
+        self.node = node
+        self.control_path = control_path if node.kind == "ssh" else None
+        self.source_entries = source_entries
+        self.pending = Pending()
+        self.job: Job | None = None
+        self.phase = ""  # "moves", "sync" or "full" while a job runs
+        self.batch_moves: list[Move] = []
+        self.batch_paths: list[str] = []
+        self.due_at: float | None = None
+        self.retry_at = 0.0
+        self.failures = 0
+        self.state = "starting"  # starting, ok, retrying, guard
+        self.problem = ""
+        self.down_since: float | None = None
+        self.initial_tried = False
+        self.last_sync: float | None = None  # wall clock time of the last good sync
+        self.master: Job | None = None
+        self.master_retry_at = 0.0
+
+    # -- scheduling -----------------------------------------------------------------
+
+    def touched(self, now: float) -> None:
+        """Something became pending: start a batch soon (not at once, to gather more)."""
+        if self.due_at is None:
+            self.due_at = now + BATCH_DELAY
+
+    def deadline(self) -> float | None:
+        if self.job is not None or not self.pending:
+            return None
+        return max(self.due_at or 0.0, self.retry_at)
+
+    def in_sync(self) -> bool:
+        return self.job is None and not self.pending and self.state == "ok"
+
+    def wants_start(self, now: float) -> bool:
+        deadline = self.deadline()
+        return deadline is not None and now >= deadline
+
+    # -- running --------------------------------------------------------------------
+
+    def start(self, now: float, dry_run: bool) -> None:
+        self.due_at = None
+        self.ensure_master(now, dry_run)
+        if self.pending.full:
+            self.batch_moves, self.batch_paths = [], []
+            self.pending.take()
+            self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
+                                              self.source_entries()), dry_run)
+            return
+        moves, dirty = self.pending.take()
+        # Every move's destination is re-checked by rsync after the replay: when the
+        # rename worked this sends no data (sizes and times match), when it did not it
+        # sends the files. Either way the node ends up right.
+        self.batch_moves = moves
+        self.batch_paths = dirty + [move.dst for move in moves]
+        if moves and self.node.kind == "ssh":
+            self._run("moves", rsync.remote_moves(self.cfg, self.node, self.control_path,
+                                                  moves), dry_run)
+            return
+        if moves and self.node.kind == "local":
+            self.batch_paths += [m.src for m in self._rename_locally(moves, dry_run)]
+        elif moves:  # an rsync daemon cannot rename: delete the old place, send the new
+            self.batch_paths += [move.src for move in moves]
+        self._start_sync(dry_run)
+
+    def _rename_locally(self, moves: list[Move], dry_run: bool) -> list[Move]:
+        failed = []
+        for move in moves:
+            src = os.path.join(self.cfg.rpath, move.src)
+            dst = os.path.join(self.cfg.rpath, move.dst)
+            if dry_run:
+                log.info("dry run: would rename %r to %r", src, dst)
+                continue
+            try:
+                os.rename(src, dst)
+            except OSError as error:
+                log.debug("%s: rename %r -> %r failed (%s); resending", self.node.name,
+                          src, dst, error.strerror)
+                failed.append(move)
+        return failed
+
+    def _start_sync(self, dry_run: bool) -> None:
+        self._run("sync", rsync.batch_sync(self.cfg, self.node, self.control_path,
+                                           self.batch_paths), dry_run)
+
+    def _run(self, phase: str, command: Command, dry_run: bool) -> None:
+        self.phase = phase
+        if dry_run:
+            log.info("dry run: %s: would run %s", self.node.name, command.describe())
+            self.job = None
+            self._finished(0, b"", b"", 0.0, dry_run)
+            return
+        log.debug("%s: %s", self.node.name, command.describe())
+        try:
+            self.job = Job(command)
+        except OSError as error:
+            log.error("%s: cannot run %s: %s - check the rsync and rsh keys",
+                      self.node.name, command.argv[0], error.strerror)
+            self.job = None
+            self._failed(Outcome.ERROR, f"cannot run {command.argv[0]}", b"", 127)
+
+    def job_done(self, dry_run: bool) -> None:
+        """Called when the job's pidfd is readable."""
+        assert self.job is not None
+        code = self.job.poll()
+        if code is None:
+            return
+        job, self.job = self.job, None
+        self._finished(code, job.stdout, job.stderr, job.seconds, dry_run)
+
+    def _finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
+                  dry_run: bool) -> None:
+        if self.phase == "moves":
+            failed = rsync.failed_moves(stdout)
+            if code != 0:  # the script did not run through: assume none of them moved
+                failed = set(range(len(self.batch_moves)))
+            self.batch_paths += [m.src for i, m in enumerate(self.batch_moves) if i in failed]
+            log.debug("%s: replayed %d of %d moves", self.node.name,
+                      len(self.batch_moves) - len(failed), len(self.batch_moves))
+            self._start_sync(dry_run)
+            return
+        outcome, meaning = rsync.classify_exit(code)
+        if outcome is Outcome.OK:
+            self._succeeded(code, stdout, seconds)
+        elif outcome is Outcome.GUARD:
+            self._guarded(stderr)
+        else:
+            self._failed(outcome, meaning, stderr, code)
+
+    def _succeeded(self, code: int, stdout: bytes, seconds: float) -> None:
+        full = self.phase == "full"
+        count = len(self.batch_paths)
+        sent = rsync.bytes_sent(stdout)
+        if self.state in ("retrying", "guard") and self.failures:
+            log.warning("%s: back in sync after %d failed attempts", self.node.name,
+                        self.failures)
+        log.info("%s: %s in %d ms, %s bytes sent", self.node.name,
+                 "full sync done" if full else f"synced {count} paths",
+                 seconds * 1000, sent if sent is not None else "?",
+                 extra={"INOSYNC_NODE": self.node.name, "INOSYNC_PATHS": "all" if full
+                        else count, "INOSYNC_RSYNC_EXIT": code,
+                        "INOSYNC_DURATION_MS": int(seconds * 1000),
+                        "INOSYNC_BYTES": sent if sent is not None else -1,
+                        "INOSYNC_FULL": int(full)})
+        self.failures = 0
+        self.state = "ok"
+        self.problem = ""
+        self.down_since = None
+        self.initial_tried = True
+        self.last_sync = time.time()
+        self.phase = ""
+        self.batch_moves, self.batch_paths = [], []
+
+    def _guarded(self, stderr: bytes) -> None:
+        log.error("%s: full sync stopped deleting: more than %d%% of the node would have "
+                  "gone (%d entries on the source). Extraneous files are kept. If the "
+                  "source really shrank, raise max_delete_share or restart after checking "
+                  "it. rsync said: %s", self.node.name, self.cfg.max_delete_share * 100,
+                  self.source_entries(), _tail(stderr),
+                  extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 25})
+        self.state = "guard"
+        self.problem = "deletions refused (max_delete_share)"
+        self.initial_tried = True
+        self.phase = ""
+        self.batch_moves, self.batch_paths = [], []
+
+    def _failed(self, outcome: Outcome, meaning: str, stderr: bytes, code: int) -> None:
+        now = time.monotonic()
+        if self.phase == "full":
+            self.pending.mark_all()
+        else:
+            self.pending.give_back([], self.batch_paths)
+        self.failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
+        delay *= random.uniform(0.8, 1.2)  # so nodes that failed together do not retry together
+        self.retry_at = now + delay
+        problem = f"rsync exit {code} ({meaning})"
+        level = logging.ERROR if outcome is Outcome.ERROR else logging.WARNING
+        if self.state != "retrying" or problem != self.problem:
+            log.log(level, "%s: %s; keeping the paths and retrying with backoff: %s",
+                    self.node.name, problem, _tail(stderr),
+                    extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": code})
+        else:
+            log.debug("%s: still failing (%s), attempt %d", self.node.name, problem,
+                      self.failures)
+        if self.down_since is None:
+            self.down_since = time.time()
+        self.state = "retrying"
+        self.problem = problem
+        self.initial_tried = True
+        self.phase = ""
+        self.batch_moves, self.batch_paths = [], []
+
+    # -- the ssh master -------------------------------------------------------------
+
+    def ensure_master(self, now: float, dry_run: bool) -> None:
+        """Keep one multiplexed ssh connection up; rsync falls back to its own if not."""
+        if self.control_path is None or dry_run:
+            return
+        if self.master is not None and self.master.poll() is None:
+            return
+        if now < self.master_retry_at:
+            return
+        if self.master is not None:
+            log.debug("%s: ssh master exited (%s); reconnecting", self.node.name,
+                      _tail(self.master.stderr))
+        try:
+            os.unlink(self.control_path)
+        except FileNotFoundError:
+            pass
+        self.master_retry_at = now + BACKOFF_MAX / 6
+        self.master = Job(rsync.ssh_master(self.cfg, self.node, self.control_path))
+
+    def close(self, grace: float) -> None:
+        """Stop the job and the master; used on shutdown and when a node is removed."""
+        if self.job is not None:
+            self.job.terminate()
+            if self.job.wait(grace) is None:
+                self.job.kill()
+                self.job.wait(1.0)
+            self.job = None
+        if self.master is not None:
+            self.master.terminate()
+            if self.master.wait(1.0) is None:
+                self.master.kill()
+                self.master.wait(1.0)
+            self.master = None
+
+    def describe(self, now: float) -> str:
+        if self.state == "retrying":
+            wait = max(0, int(self.retry_at - now + 0.999))
+            since = time.strftime("%H:%M:%S", time.localtime(self.down_since or time.time()))
+            return f"{self.node.name} down since {since}, retrying in {wait}s ({self.problem})"
+        if self.state == "guard":
+            return f"{self.node.name} {self.problem}"
+        if self.job is not None:
+            return f"{self.node.name} syncing"
+        if self.state == "starting":
+            return f"{self.node.name} starting"
+        return f"{self.node.name} ok"
+
+
+def _tail(stderr: bytes, limit: int = 400) -> str:
+    text = stderr.decode("utf-8", "backslashreplace").strip().replace("\n", " | ")
+    return text[-limit:] if text else "(no message)"

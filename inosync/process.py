@@ -1,0 +1,96 @@
+"""Child processes the main loop can wait on without threads: a pidfd per child.
+
+stdin, stdout and stderr are anonymous memory files, so a long path list never blocks the
+loop on a full pipe and output is read once the child has exited.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from inosync.rsync import Command
+
+
+def _memfile(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    if data:
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Job:
+    """One running child; fileno() becomes readable when it exits."""
+
+    def __init__(self, command: Command, env: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.started = time.monotonic()
+        stdin = _memfile("stdin", command.stdin)
+        self._out = _memfile("stdout")
+        self._err = _memfile("stderr")
+        try:
+            self.popen = subprocess.Popen(
+                command.argv, stdin=stdin, stdout=self._out, stderr=self._err,
+                start_new_session=True, env=env)
+        except OSError:
+            os.close(self._out)
+            os.close(self._err)
+            raise
+        finally:
+            os.close(stdin)
+        self._pidfd = os.pidfd_open(self.popen.pid)
+        self.returncode: int | None = None
+        self.stdout = b""
+        self.stderr = b""
+
+    def fileno(self) -> int:
+        return self._pidfd
+
+    def poll(self) -> int | None:
+        """Reap the child if it has exited; collects its output once."""
+        if self.returncode is not None:
+            return self.returncode
+        code = self.popen.poll()
+        if code is None:
+            return None
+        self.returncode = code
+        self.stdout = _read_all(self._out)
+        self.stderr = _read_all(self._err)
+        for fd in (self._out, self._err, self._pidfd):
+            os.close(fd)
+        return code
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def signal(self, signum: int) -> None:
+        if self.returncode is None:
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass  # exited between the check and the kill
+
+    def terminate(self) -> None:
+        self.signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.poll()

@@ -1,0 +1,200 @@
+"""Pure builders for the commands inosync runs, and the policy for rsync's exit codes.
+
+Nothing here runs anything: argv tuples and stdin bytes go out, the node runs them. Paths
+travel as bytes so names that are not UTF-8 survive (surrogateescape round-trips them).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from inosync.changes import Move
+from inosync.config import Config, Node
+
+IO_TIMEOUT_SECONDS = 60
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+               "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3")
+
+
+class Outcome(enum.Enum):
+    OK = "ok"                # done (24: files vanished meanwhile; their events follow)
+    PARTIAL = "partial"      # 23: some paths failed, retry the batch
+    TRANSIENT = "transient"  # network, ssh, timeouts: retry with backoff
+    GUARD = "guard"          # 25: --max-delete stopped a mass delete; do not retry
+    ERROR = "error"          # anything else: log loudly with stderr, retry with backoff
+
+
+EXIT_CODES: dict[int, tuple[Outcome, str]] = {
+    0: (Outcome.OK, "success"),
+    1: (Outcome.ERROR, "syntax or usage error"),
+    2: (Outcome.ERROR, "protocol incompatibility"),
+    3: (Outcome.ERROR, "errors selecting input/output files or dirs"),
+    4: (Outcome.ERROR, "requested action not supported"),
+    5: (Outcome.TRANSIENT, "error starting client-server protocol"),
+    6: (Outcome.ERROR, "daemon unable to append to log file"),
+    10: (Outcome.TRANSIENT, "error in socket I/O"),
+    11: (Outcome.TRANSIENT, "error in file I/O"),
+    12: (Outcome.TRANSIENT, "error in rsync protocol data stream"),
+    13: (Outcome.ERROR, "errors with program diagnostics"),
+    14: (Outcome.TRANSIENT, "error in IPC code"),
+    20: (Outcome.TRANSIENT, "received SIGUSR1 or SIGINT"),
+    21: (Outcome.TRANSIENT, "some error returned by waitpid()"),
+    22: (Outcome.TRANSIENT, "error allocating core memory buffers"),
+    23: (Outcome.PARTIAL, "partial transfer due to error"),
+    24: (Outcome.OK, "some source files vanished"),
+    25: (Outcome.GUARD, "--max-delete limit stopped deletions"),
+    30: (Outcome.TRANSIENT, "timeout in data send/receive"),
+    35: (Outcome.TRANSIENT, "timeout waiting for daemon connection"),
+    255: (Outcome.TRANSIENT, "ssh connection failed"),
+}
+
+
+def classify_exit(code: int) -> tuple[Outcome, str]:
+    """Sort an rsync exit status; unknown codes are errors, never fatal to the daemon."""
+    if code < 0:
+        return Outcome.TRANSIENT, f"killed by signal {-code}"
+    return EXIT_CODES.get(code, (Outcome.ERROR, f"unknown exit code {code}"))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A process to start: argv plus what to feed on stdin."""
+
+    argv: tuple[str, ...]
+    stdin: bytes = b""
+
+    def describe(self) -> str:
+        text = shlex.join(self.argv)
+        if self.stdin:
+            entries = self.stdin.count(b"\0") or self.stdin.count(b"\n")
+            text += f"  <<< {entries} entries on stdin"
+        return text
+
+
+def ssh_argv(cfg: Config, control_path: str | None) -> tuple[str, ...]:
+    """The remote shell command: the user's rsh, hardened, on the node's shared connection."""
+    argv = list(cfg.rsh) + list(SSH_OPTIONS)
+    if control_path:
+        argv += ["-o", f"ControlPath={control_path}", "-o", "ControlMaster=no"]
+    return tuple(argv)
+
+
+def _common(cfg: Config, node: Node, control_path: str | None) -> list[str]:
+    argv = [cfg.rsync, "-a", "--force", f"--timeout={IO_TIMEOUT_SECONDS}", "--info=stats1"]
+    if cfg.rspeed:
+        argv.append(f"--bwlimit={cfg.rspeed}")
+    if node.kind == "ssh":
+        argv += ["-e", shlex.join(ssh_argv(cfg, control_path))]
+    if node.kind == "daemon":
+        argv.append("--contimeout=10")
+    argv += [f"--exclude={pattern}" for pattern in cfg.rexcludes]
+    argv += list(cfg.extra)
+    return argv
+
+
+def max_delete_for(share: float, source_entries: int) -> int:
+    """How many deletions keep a full sync under `share` of the node.
+
+    The node holds about source_entries + deletions entries after the deletions are
+    counted, so deletions / (source + deletions) <= share gives this bound. 0 means none
+    (rsync then only warns about extraneous files).
+    """
+    if share >= 1:
+        return -1  # no limit
+    return int(share / (1 - share) * source_entries)
+
+
+def full_sync(cfg: Config, node: Node, control_path: str | None,
+              source_entries: int) -> Command:
+    """One recursive rsync of the whole tree, deleting extraneous files within a bound."""
+    argv = _common(cfg, node, control_path) + ["--delete"]
+    limit = max_delete_for(cfg.max_delete_share, source_entries)
+    if limit >= 0:
+        argv.append(f"--max-delete={limit}")
+    argv += ["--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+    return Command(tuple(argv))
+
+
+def list_stdin(relpaths: Iterable[str]) -> bytes:
+    """NUL-separated entries, each prefixed with "./" so "#x" or ";x" is not a comment."""
+    return b"".join(b"./" + os.fsencode(path) + b"\0" for path in relpaths)
+
+
+def batch_sync(cfg: Config, node: Node, control_path: str | None,
+               relpaths: Sequence[str]) -> Command:
+    """One rsync for a batch: each listed file is sent or deleted, each dir resynced."""
+    argv = _common(cfg, node, control_path) + [
+        "-r", "--delete", "--delete-missing-args", "--files-from=-", "--from0",
+        "--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+    return Command(tuple(argv), list_stdin(relpaths))
+
+
+def sh_quote(path: bytes) -> bytes:
+    return b"'" + path.replace(b"'", b"'\\''") + b"'"
+
+
+MOVE_FAILED_PREFIX = b"inosync-move-failed "
+
+
+def move_script(rpath: str, moves: Sequence[Move]) -> bytes:
+    """A POSIX sh script that replays renames on a node and names the ones that failed.
+
+    A move fails when its source is missing on the node or mv refuses (e.g. a directory
+    onto a non-empty directory); the caller then re-syncs both ends instead.
+    """
+    lines = [b"cd -- " + sh_quote(os.fsencode(rpath)) + b" || exit 97",
+             b"m() { mv -fT -- \"$1\" \"$2\" 2>/dev/null || echo \"" + MOVE_FAILED_PREFIX
+             + b"$3\"; }"]
+    for index, move in enumerate(moves):
+        src, dst = os.fsencode(move.src), os.fsencode(move.dst)
+        lines.append(b"m " + sh_quote(src) + b" " + sh_quote(dst) + b" " + str(index).encode())
+    return b"\n".join(lines) + b"\n"
+
+
+def remote_moves(cfg: Config, node: Node, control_path: str | None,
+                 moves: Sequence[Move]) -> Command:
+    return Command(ssh_argv(cfg, control_path) + (node.host, "sh -s"),
+                   move_script(cfg.rpath, moves))
+
+
+def failed_moves(stdout: bytes) -> set[int]:
+    failed = set()
+    for line in stdout.splitlines():
+        if line.startswith(MOVE_FAILED_PREFIX):
+            failed.add(int(line[len(MOVE_FAILED_PREFIX):]))
+    return failed
+
+
+def ssh_master(cfg: Config, node: Node, control_path: str) -> Command:
+    """A persistent multiplexed connection that later ssh and rsync calls ride on."""
+    argv = list(cfg.rsh) + list(SSH_OPTIONS) + [
+        "-o", f"ControlPath={control_path}", "-o", "ControlMaster=yes",
+        "-o", "ControlPersist=no", "-N", node.host]
+    return Command(tuple(argv))
+
+
+def probe(cfg: Config, node: Node, control_path: str | None) -> Command:
+    """Check a node: rsync reachable and rpath writable, without changing anything.
+
+    A dry run of an empty directory into rpath asks the receiver to open rpath.
+    """
+    argv = _common(cfg, node, control_path) + [
+        "--dry-run", "-d", "--", "/var/empty/" if os.path.isdir("/var/empty") else "/dev/null",
+        node.dest.rstrip("/") + "/"]
+    return Command(tuple(argv))
+
+
+_SENT = re.compile(rb"sent ([\d,.]+) bytes\s+received ([\d,.]+) bytes")
+
+
+def bytes_sent(stdout: bytes) -> int | None:
+    """Bytes rsync says it sent, from --info=stats1 output."""
+    match = _SENT.search(stdout)
+    if not match:
+        return None
+    return int(match.group(1).replace(b",", b"").replace(b".", b""))

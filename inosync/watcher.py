@@ -1,0 +1,314 @@
+"""The only user of inotify: recursive watches, the wd -> path map, move pairing, overflow.
+
+It turns kernel events into a few facts the daemon acts on: a path is dirty, a path moved,
+events were lost, or the source itself went away. Paths are relative to wpath, as str with
+surrogateescape so that any byte sequence survives.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from inosync.changes import ROOT
+from inosync.excludes import ExcludeMatcher
+
+try:
+    import inotify_simple
+except ImportError:  # the .deb ships a private copy
+    import sys
+
+    sys.path.append("/usr/lib/inosync/vendor")
+    import inotify_simple
+
+log = logging.getLogger("inosync.watcher")
+F = inotify_simple.flags
+WATCH_MASK = (F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB | F.MOVED_FROM
+              | F.MOVED_TO | F.DELETE_SELF | F.MOVE_SELF | F.ONLYDIR | F.DONT_FOLLOW
+              | F.EXCL_UNLINK)
+CHANGE_MASK = F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB
+MOVE_PAIRING_SECONDS = 0.05  # an unpaired IN_MOVED_FROM after this is a move out
+
+
+@dataclass(frozen=True)
+class Dirty:
+    path: str
+
+
+@dataclass(frozen=True)
+class Moved:
+    src: str
+    dst: str
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class Overflow:
+    pass
+
+
+@dataclass(frozen=True)
+class SourceGone:
+    reason: str
+
+
+Fact = Dirty | Moved | Overflow | SourceGone
+
+
+class WatchLimitError(Exception):
+    """The kernel's per-user watch limit is too low for this tree."""
+
+
+def watch_limit() -> int | None:
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
+def watch_limit_message(wpath: str, needed: int) -> str:
+    limit = watch_limit()
+    suggestion = max(needed * 2, (limit or 0) * 2, 65536)
+    return (f"{wpath}: out of inotify watches: {needed} directories need one each but "
+            f"fs.inotify.max_user_watches is {limit} (shared by all of this user's "
+            f"programs) - raise it: sysctl -w fs.inotify.max_user_watches={suggestion} and "
+            f"put fs.inotify.max_user_watches={suggestion} in /etc/sysctl.d/90-inosync.conf")
+
+
+def join(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+class Watcher:
+    """Watches every non-excluded directory below wpath."""
+
+    def __init__(self, wpath: str, excludes: ExcludeMatcher) -> None:
+        self.wpath = wpath.rstrip("/") or "/"
+        self.excludes = excludes
+        self.inotify = inotify_simple.INotify(nonblocking=True)
+        self.path_of: dict[int, str] = {}
+        self.wd_of: dict[str, int] = {}
+        self._moved_from: dict[int, tuple[str, bool, float]] = {}
+        self.entries = 0  # entries seen by the last full walk (for the delete guard)
+
+    def fileno(self) -> int:
+        return int(self.inotify.fileno())
+
+    def close(self) -> None:
+        self.inotify.close()
+
+    @property
+    def watch_count(self) -> int:
+        return len(self.wd_of)
+
+    def abspath(self, relpath: str) -> str:
+        return os.path.join(self.wpath, relpath) if relpath else self.wpath
+
+    # -- watching -------------------------------------------------------------------
+
+    def _add_watch(self, relpath: str) -> bool:
+        try:
+            wd = self.inotify.add_watch(self.abspath(relpath), WATCH_MASK)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise WatchLimitError(watch_limit_message(
+                    self.wpath, self.watch_count + self._count_dirs(relpath))) from None
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):
+                return False  # gone again already; its parent's events say so
+            log.error("%s: cannot watch (%s) - changes below it are not mirrored until "
+                      "it is readable", self.abspath(relpath), error.strerror)
+            return False
+        old = self.path_of.get(wd)
+        if old is not None and old != relpath:
+            self.wd_of.pop(old, None)  # a reused wd or a path we missed a rename of
+        self.path_of[wd] = relpath
+        self.wd_of[relpath] = wd
+        return True
+
+    def _count_dirs(self, relpath: str) -> int:
+        return sum(1 for _ in self._walk_dirs(relpath, count_entries=False))
+
+    def _walk_dirs(self, top: str, count_entries: bool = True) -> Iterator[str]:
+        """Yield `top` and every non-excluded directory below it, parents first."""
+        stack = [top]
+        while stack:
+            relpath = stack.pop()
+            yield relpath
+            try:
+                with os.scandir(self.abspath(relpath)) as entries:
+                    for entry in entries:
+                        child = join(relpath, entry.name)
+                        try:
+                            is_dir = entry.is_dir(follow_symlinks=False)
+                        except OSError:
+                            continue
+                        if self.excludes and self.excludes.excluded(child, is_dir):
+                            continue
+                        if count_entries:
+                            self.entries += 1
+                        if is_dir:
+                            stack.append(child)
+            except OSError:
+                continue  # vanished or unreadable: rsync will say so if it matters
+
+    def watch_tree(self, top: str = ROOT) -> int:
+        """Watch `top` and everything below it (watch first, so nothing is missed)."""
+        if top == ROOT:
+            self.entries = 0
+        added = 0
+        for relpath in self._walk_dirs(top):
+            added += self._add_watch(relpath)
+        return added
+
+    def rewatch_all(self) -> int:
+        """After an overflow: walk the whole tree again and fix the map."""
+        self._moved_from.clear()
+        self.entries = 0
+        return self._rewatch(ROOT)
+
+    def _rewatch(self, top: str) -> int:
+        """Watch what is below `top` now and drop watches of what is not there any more.
+
+        add_watch on a directory already watched returns its wd, so nothing goes unwatched
+        meanwhile.
+        """
+        seen: set[int] = set()
+        for relpath in self._walk_dirs(top, count_entries=top == ROOT):
+            if self._add_watch(relpath):
+                seen.add(self.wd_of[relpath])
+        stale = [wd for wd, path in self.path_of.items()
+                 if wd not in seen and (top == ROOT or path == top
+                                        or path.startswith(top + "/"))]
+        for wd in stale:
+            self.wd_of.pop(self.path_of.pop(wd), None)
+            try:
+                self.inotify.rm_watch(wd)
+            except OSError:
+                pass  # the kernel already dropped it
+        return len(seen)
+
+    def _forget_tree(self, relpath: str) -> None:
+        """Stop watching a subtree that left the tree (moved out or deleted)."""
+        for path in [p for p in self.wd_of if p == relpath or p.startswith(relpath + "/")]:
+            wd = self.wd_of.pop(path)
+            self.path_of.pop(wd, None)
+            try:
+                self.inotify.rm_watch(wd)
+            except OSError:
+                pass  # the kernel already dropped it
+
+    def _rename_tree(self, src: str, dst: str) -> None:
+        prefix = src + "/"
+        for path in [p for p in self.wd_of if p == src or p.startswith(prefix)]:
+            wd = self.wd_of.pop(path)
+            new = dst + path[len(src):]
+            self.wd_of[new] = wd
+            self.path_of[wd] = new
+
+    # -- events ---------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        if not self._moved_from:
+            return None
+        return min(t for _, _, t in self._moved_from.values()) + MOVE_PAIRING_SECONDS
+
+    def expire(self, now: float) -> list[Fact]:
+        """Unpaired IN_MOVED_FROM past the pairing window: the path left the tree."""
+        facts: list[Fact] = []
+        for cookie, (path, is_dir, seen) in list(self._moved_from.items()):
+            if now - seen >= MOVE_PAIRING_SECONDS:
+                del self._moved_from[cookie]
+                facts.append(self._moved_out(path, is_dir))
+        return facts
+
+    def _moved_out(self, path: str, is_dir: bool) -> Fact:
+        if is_dir:
+            self._forget_tree(path)
+        return Dirty(path)
+
+    def read(self) -> list[Fact]:
+        """Drain the queue and translate it; never blocks."""
+        facts: list[Fact] = []
+        try:
+            events = self.inotify.read(timeout=0)
+        except BlockingIOError:
+            events = []
+        for event in events:
+            facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))
+        return facts
+
+    def _translate(self, wd: int, mask: int, cookie: int, name: str) -> list[Fact]:
+        if mask & F.Q_OVERFLOW:
+            return [Overflow()]
+        parent = self.path_of.get(wd)
+        if mask & F.IGNORED:
+            if parent is not None and self.wd_of.get(parent) == wd:
+                del self.wd_of[parent]
+            self.path_of.pop(wd, None)
+            if parent == ROOT:
+                return [SourceGone(f"{self.wpath} is no longer watched")]
+            return []
+        if parent is None:
+            return []  # a watch we already dropped
+        if mask & F.UNMOUNT:
+            return [SourceGone(f"the filesystem under {self.abspath(parent)} was unmounted")]
+        if not name:  # about the watched directory itself
+            if parent == ROOT and mask & (F.DELETE_SELF | F.MOVE_SELF):
+                return [SourceGone(f"{self.wpath} was deleted or moved away")]
+            return []
+        path = join(parent, name)
+        is_dir = bool(mask & F.ISDIR)
+        excluded = bool(self.excludes) and self.excludes.excluded(path, is_dir)
+        if mask & F.MOVED_FROM:
+            if excluded:
+                return []
+            self._moved_from[cookie] = (path, is_dir, time.monotonic())
+            return []
+        if mask & F.MOVED_TO:
+            return self._moved_in(cookie, path, is_dir, excluded)
+        if excluded:
+            return []
+        if mask & F.CREATE and is_dir:
+            self.watch_tree(path)  # watch first; the dirty dir then covers what came before
+        if mask & F.DELETE and is_dir:
+            self._forget_tree(path)
+        if mask & CHANGE_MASK:
+            return [Dirty(path)]
+        return []
+
+    def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
+        origin = self._moved_from.pop(cookie, None)
+        if origin is None:  # from outside the tree (or an excluded place): a create
+            if excluded:
+                return []
+            if is_dir:
+                self.watch_tree(path)
+            return [Dirty(path)]
+        src = origin[0]
+        if excluded:  # into an excluded place: a delete
+            return [self._moved_out(src, is_dir)]
+        if is_dir:
+            self._rename_tree(src, path)
+            if self.excludes:  # what is excluded may differ at the new place
+                self._rewatch(path)
+        return [Moved(src, path, is_dir)]
+
+    def source_identity(self) -> tuple[int, int] | None:
+        return identity_of(self.wpath)
+
+
+def identity_of(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a directory, to notice it being unmounted, hidden or replaced."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino
