@@ -1,0 +1,117 @@
+"""Turn RunResults into the markdown table and the JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness import RunResult
+
+HEADER = ("| workload | node | tool | after end (s) | total (s) | x floor | CPU (s) | rsync | ssh "
+          "| ssh bytes | notes |")
+RULE = "|" + "---|" * 11
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value} B"
+
+
+def _notes(r: RunResult) -> str:
+    e = r.extras
+    parts: list[str] = []
+    if "p50_s" in e:
+        parts.append(f"p50 {e['p50_s'] * 1000:.0f} ms, p95 {e['p95_s'] * 1000:.0f} ms, "
+                     f"max {e['max_s'] * 1000:.0f} ms")
+    if "watches_s" in e:
+        parts.append(f"watches in {e['watches_s']:.2f} s")
+    if "ready_s" in e:
+        parts.append(f"ready {e['ready_s']:.2f} s")
+    if "VmHWM_MiB" in e:
+        parts.append(f"RSS {e['VmRSS_MiB']:.1f} MiB (peak {e['VmHWM_MiB']:.1f})")
+    if "wakeups_per_s" in e:
+        parts.append(f"{e['wakeups_per_s']:.1f} wake-ups/s")
+    if not r.ok:
+        parts.append("**FAILED**: " + (r.error[:160] or "?"))
+    return "; ".join(parts)
+
+
+def floor_index(results: list[RunResult]) -> dict[tuple[str, str], RunResult]:
+    return {(r.node, r.workload): r for r in results if r.tool == "floor" and r.ok}
+
+
+def markdown(results: list[RunResult]) -> str:
+    """One table, grouped by workload then node; the floor row first in each group."""
+    floors = floor_index(results)
+    order = {"floor": 0, "inosync": 1, "lsyncd1": 2, "lsyncd15": 3}
+    workloads: list[str] = []
+    for r in results:
+        if r.workload not in workloads:
+            workloads.append(r.workload)
+    rows = sorted(results, key=lambda r: (workloads.index(r.workload), r.node,
+                                          order.get(r.tool, 9)))
+    lines = [HEADER, RULE]
+    for r in rows:
+        floor = floors.get((r.node, r.workload))
+        ratio = None
+        if r.tool != "floor" and floor and floor.total_s and r.converge_s is not None:
+            ratio = r.converge_s / floor.total_s
+        tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
+        lines.append(
+            f"| {r.workload} | {r.node} | {tool} | {_num(r.converge_s)} | {_num(r.total_s)} "
+            f"| {_num(ratio)} | {_num(r.cpu_s)} | {r.rsync_procs if r.rsync_procs is not None else '-'} "
+            f"| {r.ssh_procs if r.ssh_procs is not None else '-'} | {_bytes(r.ssh_bytes)} "
+            f"| {_notes(r)} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    def version(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).splitlines()[0].strip()
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_GiB": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "rsync": version(["rsync", "--version"]),
+        "lsyncd": version(["lsyncd", "--version"]),
+        "ssh": version(["ssh", "-V"]),
+    }
+
+
+def write_json(path: Path, meta: dict[str, Any], results: list[RunResult]) -> None:
+    doc = {"meta": meta, "results": [r.to_json() for r in results]}
+    path.write_text(json.dumps(doc, indent=2) + "\n")

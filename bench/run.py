@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Benchmark inosync against lsyncd on the workloads of issue 4 (see bench/README.md).
+
+    bash bench/setup
+    python3 bench/run.py [--quick] [--json OUT] [--only WORKLOAD[,..]] \
+        [--tools inosync,lsyncd15,lsyncd1] [--nodes local,ssh]
+
+Exit status: 0 when every run converged, 1 when any run failed or timed out (so CI can call
+`python3 bench/run.py --quick --tools inosync --nodes local,ssh`), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import RunResult, run_floor, run_one  # noqa: E402
+from meters import CpuMeter  # noqa: E402
+from report import machine, markdown, write_json  # noqa: E402
+from sshd import LoopbackSshd  # noqa: E402
+from tools import TOOLS, Node  # noqa: E402
+from workloads import FULL, QUICK, WORKLOADS  # noqa: E402
+
+
+def _csv(value: str, allowed: list[str], what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(allowed)}")
+    return items
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes for a smoke run (skips lsyncd15 unless --tools names it)")
+    p.add_argument("--json", type=Path, help="write results as JSON to this file")
+    p.add_argument("--only", type=lambda v: _csv(v, list(WORKLOADS), "workload"),
+                   help=f"comma-separated workloads: {','.join(WORKLOADS)}")
+    p.add_argument("--tools", type=lambda v: _csv(v, list(TOOLS), "tool"),
+                   help="comma-separated tools (default: all; quick: inosync,lsyncd1)")
+    p.add_argument("--nodes", type=lambda v: _csv(v, ["local", "ssh"], "node"),
+                   default=["local", "ssh"], help="local,ssh (default both)")
+    p.add_argument("--no-floor", action="store_true", help="skip the plain-rsync floor runs")
+    p.add_argument("--tmp", type=Path, default=None,
+                   help="where the trees go (default: a new dir under $TMPDIR)")
+    return p.parse_args(argv)
+
+
+def check_prerequisites(tools: list[str]) -> str | None:
+    for binary in ("rsync", "ssh", "ssh-keygen"):
+        if shutil.which(binary) is None:
+            return f"{binary} not found; run: bash bench/setup"
+    if any(t.startswith("lsyncd") for t in tools) and shutil.which("lsyncd") is None:
+        return "lsyncd not found; run: bash bench/setup"
+    if not (shutil.which("sshd") or os.path.exists("/usr/sbin/sshd")):
+        return "sshd not found; run: bash bench/setup"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
+    workloads = args.only or list(WORKLOADS)
+    problem = check_prerequisites(tools)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    base = Path(tempfile.mkdtemp(prefix="inosync-bench-", dir=args.tmp))
+    results: list[RunResult] = []
+    started = time.time()
+    try:
+        with contextlib.ExitStack() as stack:
+            nodes: list[Node] = []
+            for kind in args.nodes:
+                if kind == "local":
+                    nodes.append(Node("local"))
+                else:
+                    endpoint = stack.enter_context(LoopbackSshd(base / "sshd"))
+                    nodes.append(Node("ssh", endpoint))
+            serial = 0
+            for name in workloads:
+                for node in nodes:
+                    runs = [] if args.no_floor or not WORKLOADS[name].has_floor else ["floor"]
+                    for tool_name in runs + tools:
+                        serial += 1
+                        root = base / f"{serial:03d}-{name}-{node.kind}-{tool_name}"
+                        workload = WORKLOADS[name](sizes)
+                        print(f"# {name} / {node.kind} / {tool_name} ...", file=sys.stderr,
+                              flush=True)
+                        if tool_name == "floor":
+                            result = run_floor(workload, node, root)
+                        else:
+                            result = run_one(TOOLS[tool_name], node, workload, root)
+                        results.append(result)
+                        _print_progress(result)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    meta = {
+        "quick": args.quick,
+        "sizes": sizes.__dict__,
+        "tools": tools,
+        "nodes": args.nodes,
+        "workloads": workloads,
+        "machine": machine(),
+        "cpu_method": _cpu_method(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+        "duration_s": round(time.time() - started, 1),
+    }
+    table = markdown(results)
+    print(table)
+    if args.json:
+        write_json(args.json, meta, results)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.workload}/{r.node}/{r.tool}: {r.error}", file=sys.stderr)
+        for line in r.log_tail:
+            print(f"    | {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cpu_method() -> str:
+    meter = CpuMeter()
+    method = meter.method
+    meter.close()
+    return method
+
+
+def _print_progress(r: RunResult) -> None:
+    state = "ok" if r.ok else f"FAILED ({r.error[:200]})"
+    conv = "-" if r.converge_s is None else f"{r.converge_s:.3f}s"
+    print(f"  -> {state}; after end {conv}; cpu {r.cpu_s}; rsync {r.rsync_procs}; "
+          f"ssh {r.ssh_procs}; bytes {r.ssh_bytes}; {r.extras}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

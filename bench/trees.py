@@ -1,0 +1,175 @@
+"""Make trees, describe them, and decide when a destination equals its source.
+
+Why two steps to detect convergence: a whole-tree comparison of 100,000 files takes seconds,
+far too coarse to time a 50 ms sync. So the harness first polls a cheap *probe* (the paths the
+workload created must exist with their size, the ones it removed must be gone), which is a
+necessary condition for equality, and records that moment; then it confirms with a full
+comparison (relative paths, types, modes, sizes, symlink targets, content hashes). If the
+confirmation fails it keeps comparing until it passes, and the time of the first passing
+comparison counts instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Entry = tuple[str, int, int, str]  # (type, mode, size, content digest or link target)
+
+
+def small_content(rel: str, salt: str = "") -> bytes:
+    """Deterministic content for a small file, distinct per path."""
+    return f"{rel}\n{salt}\n".encode() * 4
+
+
+def write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_tree(root: Path, files: int, dirs: int, size: int = 0, prefix: str = "d") -> list[str]:
+    """`files` files spread evenly over `dirs` directories (two levels deep); returns rel paths.
+
+    size=0 means small files with path-derived content; otherwise files of `size` bytes.
+    """
+    rels: list[str] = []
+    per_dir = max(1, files // max(1, dirs))
+    top = max(1, int(dirs**0.5))
+    block = os.urandom(size) if size else b""
+    made = 0
+    for d in range(dirs):
+        drel = f"{prefix}{d % top:03d}/{prefix}{d:05d}"
+        (root / drel).mkdir(parents=True, exist_ok=True)
+        count = per_dir if d < dirs - 1 else files - made
+        for i in range(count):
+            rel = f"{drel}/f{i:04d}.txt"
+            if size:
+                # Distinct head per file so no two files are identical.
+                head = rel.encode().ljust(64, b".")
+                write_file(root / rel, (head + block)[:size])
+            else:
+                write_file(root / rel, small_content(rel))
+            rels.append(rel)
+        made += count
+    return rels
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _digest(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def manifest(root: Path) -> dict[str, Entry]:
+    """Every entry below root (root itself as '.') with what must match on the other side."""
+    out: dict[str, Entry] = {}
+    root_s = str(root)
+    st = os.lstat(root_s)
+    out["."] = ("d", stat.S_IMODE(st.st_mode), 0, "")
+    stack = [root_s]
+    while stack:
+        top = stack.pop()
+        with os.scandir(top) as it:
+            for e in it:
+                rel = os.path.relpath(e.path, root_s)
+                st = e.stat(follow_symlinks=False)
+                mode = stat.S_IMODE(st.st_mode)
+                if stat.S_ISDIR(st.st_mode):
+                    out[rel] = ("d", mode, 0, "")
+                    stack.append(e.path)
+                elif stat.S_ISLNK(st.st_mode):
+                    out[rel] = ("l", 0, 0, os.readlink(e.path))
+                elif stat.S_ISREG(st.st_mode):
+                    out[rel] = ("f", mode, st.st_size, _digest(e.path))
+                else:
+                    out[rel] = ("o", mode, 0, "")
+    return out
+
+
+def diff(src: dict[str, Entry], dst: dict[str, Entry], limit: int = 5) -> list[str]:
+    """Human-readable differences, at most `limit`, plus a count line when there are more."""
+    problems: list[str] = []
+    missing = sorted(set(src) - set(dst))
+    extra = sorted(set(dst) - set(src))
+    changed = sorted(k for k in set(src) & set(dst) if src[k] != dst[k])
+    problems += [f"missing {k}" for k in missing[:limit]]
+    problems += [f"extra {k}" for k in extra[:limit]]
+    problems += [f"differs {k}: {src[k][:3]} vs {dst[k][:3]}" for k in changed[:limit]]
+    total = len(missing) + len(extra) + len(changed)
+    if total > len(problems):
+        problems.append(f"... {len(missing)} missing, {len(extra)} extra, {len(changed)} differ")
+    return problems
+
+
+@dataclass
+class Probe:
+    """Paths that must exist with a size, and paths that must be gone, on the destination."""
+
+    present: dict[str, int] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+
+    def prune(self, dst: Path, budget: float) -> bool:
+        """Drop satisfied items (for at most `budget` seconds); True when nothing is left."""
+        stop = time.monotonic() + budget
+        for rel in list(self.present):
+            try:
+                if os.lstat(dst / rel).st_size == self.present[rel]:
+                    del self.present[rel]
+            except OSError:
+                pass
+            if time.monotonic() > stop:
+                return False
+        keep: list[str] = []
+        for rel in self.absent:
+            if os.path.lexists(dst / rel):
+                keep.append(rel)
+        self.absent = keep
+        return not self.present and not self.absent
+
+
+@dataclass
+class Convergence:
+    converged: bool
+    at: float  # monotonic time the destination was seen equal (probe, confirmed)
+    verify_s: float  # how long the confirming comparison took
+    problems: list[str]
+
+
+def wait_converged(src: Path, dst: Path, probe: Probe, deadline: float,
+                   poll: float = 0.002) -> Convergence:
+    """Poll the probe, then confirm with a whole-tree comparison; give up at `deadline`."""
+    while not probe.prune(dst, budget=0.05):
+        if time.monotonic() > deadline:
+            return Convergence(False, time.monotonic(), 0.0,
+                               [f"probe: {len(probe.present)} paths missing, "
+                                f"{len(probe.absent)} not deleted"]
+                               + [f"missing {p}" for p in list(probe.present)[:3]]
+                               + [f"not deleted {p}" for p in probe.absent[:3]])
+        time.sleep(poll)
+    seen = time.monotonic()
+    first = True
+    while True:
+        t0 = time.monotonic()
+        problems = diff(manifest(src), manifest(dst))
+        t1 = time.monotonic()
+        if not problems:
+            # After a failed comparison only the end of a passing one proves equality.
+            return Convergence(True, seen if first else t1, t1 - t0, [])
+        if t1 > deadline:
+            return Convergence(False, t1, t1 - t0, problems)
+        first = False
+        time.sleep(0.1)

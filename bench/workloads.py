@@ -1,0 +1,219 @@
+"""The workloads of issue 4: what each prepares, changes, and expects on the destination.
+
+Each workload has three parts: `prepare` builds the tree that is already there (and mirrored)
+before the daemon starts, `run` makes the change the way a user would (paced where pacing is
+the point), and `change_at_once` makes the same change as fast as possible for the floor run.
+`run` returns a Probe (what the destination must show) so the harness can time convergence.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trees import Probe, make_tree, small_content, write_file
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each workload is; FULL is the issue's numbers, QUICK a CI smoke run."""
+
+    latency_writes: int
+    latency_interval: float
+    burst_files: int
+    burst_dirs: int
+    startup_files: int
+    startup_dirs: int
+    rename_files: int
+    rename_bytes: int
+    delete_files: int
+    delete_dirs: int
+    base_files: int  # a tree already there in every workload, so whole-tree rsyncs cost something
+    base_dirs: int
+    idle_s: float
+    timeout_s: float  # per workload, on top of the tool's own delay
+
+
+FULL = Sizes(30, 1.0, 20_000, 1_000, 100_000, 10_000, 2_000, 200 * 2**20, 5_000, 500,
+             1_000, 100, 10.0, 300.0)
+QUICK = Sizes(5, 0.3, 500, 50, 2_000, 200, 50, 5 * 2**20, 200, 20,
+              100, 10, 2.0, 30.0)
+
+
+@dataclass
+class Outcome:
+    """What a workload did: when it started and ended, and what the destination must show."""
+
+    started: float
+    ended: float
+    probe: Probe
+    extras: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); plain and exact for 30 samples."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+class Workload:
+    """Base: a workload on top of the base tree."""
+
+    name = ""
+    presync = True  # the destination starts equal to the source
+    has_floor = True
+
+    def __init__(self, sizes: Sizes) -> None:
+        self.sizes = sizes
+
+    def prepare(self, src: Path) -> None:
+        src.mkdir(parents=True, exist_ok=True)
+        make_tree(src / "base", self.sizes.base_files, self.sizes.base_dirs, prefix="b")
+
+    def run(self, src: Path, dst: Path, deadline_after: float) -> Outcome:
+        started = time.monotonic()
+        probe = self.change_at_once(src)
+        return Outcome(started, time.monotonic(), probe)
+
+    def change_at_once(self, src: Path) -> Probe:
+        raise NotImplementedError
+
+
+class Latency(Workload):
+    """Lone small-file writes, spaced out; each timed from close() until the copy is visible."""
+
+    name = "latency"
+
+    def prepare(self, src: Path) -> None:
+        super().prepare(src)
+        (src / "lat").mkdir()
+
+    def change_at_once(self, src: Path) -> Probe:
+        rel = "lat/w000.txt"
+        data = small_content(rel, "floor")
+        write_file(src / rel, data)
+        return Probe(present={rel: len(data)})
+
+    def run(self, src: Path, dst: Path, deadline_after: float) -> Outcome:
+        n, interval = self.sizes.latency_writes, self.sizes.latency_interval
+        pending: dict[str, tuple[bytes, float]] = {}
+        latencies: list[float] = []
+        sizes: dict[str, int] = {}
+        started = time.monotonic()
+        next_write, written, ended = started, 0, started
+        hard_stop = started + n * interval + deadline_after
+        while written < n or pending:
+            now = time.monotonic()
+            if written < n and now >= next_write:
+                rel = f"lat/w{written:03d}.txt"
+                data = small_content(rel, f"write {written} at {now}")
+                write_file(src / rel, data)
+                ended = time.monotonic()
+                pending[rel] = (data, ended)
+                sizes[rel] = len(data)
+                written += 1
+                next_write += interval
+            for rel, (data, t_write) in list(pending.items()):
+                try:
+                    with open(dst / rel, "rb") as f:
+                        visible = f.read() == data
+                except OSError:
+                    visible = False
+                if visible:
+                    latencies.append(time.monotonic() - t_write)
+                    del pending[rel]
+            if now > hard_stop:
+                break
+            time.sleep(0.002)
+        extras: dict[str, float] = {}
+        if latencies:
+            extras = {"p50_s": percentile(latencies, 50), "p95_s": percentile(latencies, 95),
+                      "max_s": max(latencies), "seen": float(len(latencies))}
+        error = f"{len(pending)} of {n} writes never became visible" if pending else ""
+        return Outcome(started, ended, Probe(present=sizes), extras, error)
+
+
+class Burst(Workload):
+    """Many small files in many new directories, written as fast as Python can."""
+
+    name = "burst"
+
+    def change_at_once(self, src: Path) -> Probe:
+        rels = make_tree(src / "burst", self.sizes.burst_files, self.sizes.burst_dirs)
+        return Probe(present={f"burst/{r}": len(small_content(r)) for r in rels})
+
+
+class Startup(Workload):
+    """A big tree already there and an empty destination; the daemon's start is the workload."""
+
+    name = "startup"
+    presync = False
+
+    def prepare(self, src: Path) -> None:
+        src.mkdir(parents=True, exist_ok=True)
+        self.rels = make_tree(src / "tree", self.sizes.startup_files, self.sizes.startup_dirs)
+
+    def change_at_once(self, src: Path) -> Probe:
+        return self.expected()
+
+    def expected(self) -> Probe:
+        return Probe(present={f"tree/{r}": len(small_content(r)) for r in self.rels})
+
+
+class Rename(Workload):
+    """`mv` of a directory of big files: a mirror that understands moves sends almost nothing."""
+
+    name = "rename"
+
+    def prepare(self, src: Path) -> None:
+        super().prepare(src)
+        files = self.sizes.rename_files
+        self.file_size = self.sizes.rename_bytes // files
+        self.rels = make_tree(src / "big", files, max(1, files // 100), size=self.file_size)
+
+    def change_at_once(self, src: Path) -> Probe:
+        os.rename(src / "big", src / "big-renamed")
+        return Probe(present={f"big-renamed/{r}": self.file_size for r in self.rels},
+                     absent=["big"])
+
+
+class Deletes(Workload):
+    """Remove N files in M leaf directories (the directories go too, their parents stay)."""
+
+    name = "deletes"
+
+    def prepare(self, src: Path) -> None:
+        super().prepare(src)
+        rels = make_tree(src / "del", self.sizes.delete_files, self.sizes.delete_dirs)
+        self.leaf_dirs = sorted({os.path.dirname(r) for r in rels})
+
+    def change_at_once(self, src: Path) -> Probe:
+        for leaf in self.leaf_dirs:
+            shutil.rmtree(src / "del" / leaf)
+        return Probe(absent=[f"del/{leaf}" for leaf in self.leaf_dirs])
+
+
+class Idle(Workload):
+    """No change at all: the daemon should sleep (only watchdog pings, if any)."""
+
+    name = "idle"
+    has_floor = False
+
+    def change_at_once(self, src: Path) -> Probe:
+        return Probe()
+
+    def run(self, src: Path, dst: Path, deadline_after: float) -> Outcome:
+        started = time.monotonic()
+        time.sleep(self.sizes.idle_s)
+        return Outcome(started, time.monotonic(), Probe())
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    w.name: w for w in (Latency, Burst, Startup, Rename, Deletes, Idle)
+}
