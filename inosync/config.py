@@ -72,16 +72,19 @@ def parse_node(spec: str, rpath: str) -> tuple[Node | None, str | None]:
         if "/" not in rest or not rest.split("/", 1)[1]:
             return None, f'"{spec}" names no module - write "rsync://host[:port]/module"'
         return Node(spec, "daemon", "", spec.rstrip("/") + rpath, spec.rstrip("/")), None
-    if "::" in spec:
-        host, module = spec.split("::", 1)
+    bracket_end = spec.find("]") + 1 if "[" in spec else 0  # [IPv6] hosts hold colons
+    if "::" in spec[bracket_end:]:
+        cut = spec.index("::", bracket_end)
+        host, module = spec[:cut], spec[cut + 2:]
         if not host or not module:
             return None, f'"{spec}" needs a host and a module - write "host::module"'
         return Node(spec, "daemon", "", spec.rstrip("/") + rpath, spec), None
-    if spec.endswith(":") and spec.count(":") == 1:
+    if spec.endswith(":") and spec[bracket_end:].count(":") == 1:
         host = spec[:-1]
         if not host or any(c.isspace() for c in host) or host.startswith("-"):
             return None, f'"{spec}" is not a valid ssh host - write "user@host:"'
-        return Node(spec, "ssh", host, spec + rpath, host), None
+        ssh_host = host.replace("[", "").replace("]", "")  # ssh wants ::1, rsync [::1]
+        return Node(spec, "ssh", ssh_host, spec + rpath, host), None
     if ":" not in spec:
         return None, f'"{spec}" has no \':\' - write "{spec}:" for ssh or "" for local'
     return None, (f'"{spec}" is not rsync node syntax - write "user@host:" (ssh), '

@@ -1,0 +1,108 @@
+"""Merging events into the minimal work for a node, as tables of cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from inosync.changes import ROOT, Move, PathSet, Pending, is_under, rebase
+
+
+@pytest.mark.parametrize("added, expected", [
+    (["a/b", "a/c", "d"], ["a/b", "a/c", "d"]),
+    (["a/b", "a"], ["a"]),                       # a dir covers what is below it
+    (["a", "a/b"], ["a"]),
+    (["a/b/c", "a/b/d", "a/b"], ["a/b"]),
+    (["ab", "a"], ["a", "ab"]),                  # siblings with a common prefix stay apart
+    (["x", ROOT, "y"], [ROOT]),                  # the top covers everything
+    (["f", "f"], ["f"]),
+])
+def test_pathset_keeps_only_topmost_paths(added: list[str], expected: list[str]) -> None:
+    paths = PathSet(added)
+    assert sorted(paths) == sorted(expected)
+    assert len(paths) == len(expected)
+
+
+def test_pathset_take_below_removes_the_subtree_only() -> None:
+    paths = PathSet(["a/x", "a/y/z", "ab", "b"])
+    assert sorted(paths.take_below("a")) == ["a/x", "a/y/z"]
+    assert sorted(paths) == ["ab", "b"]
+    assert paths.take_below("nothing") == []
+    assert paths.take_below("ab") == ["ab"] and sorted(paths) == ["b"]
+
+
+def test_pathset_burst_in_one_dir_is_cheap_and_collapses() -> None:
+    paths = PathSet(["new"])
+    for index in range(20000):
+        paths.add(f"new/d{index % 1000}/f{index}")
+    assert list(paths) == ["new"]
+
+
+@pytest.mark.parametrize("path, top, expected", [
+    ("a/b", "a", True), ("a", "a", True), ("ab", "a", False), ("x", ROOT, True),
+])
+def test_is_under(path: str, top: str, expected: bool) -> None:
+    assert is_under(path, top) is expected
+
+
+def test_rebase() -> None:
+    assert rebase("a/x/y", "a", "b/c") == "b/c/x/y"
+    assert rebase("a", "a", "b") == "b"
+
+
+def run(steps: list[tuple[str, ...]]) -> tuple[list[Move], list[str]]:
+    pending = Pending()
+    for step in steps:
+        if step[0] == "mark":
+            pending.mark(step[1])
+        elif step[0] == "move":
+            pending.move(Move(step[1], step[2], step[3] == "dir"))
+        elif step[0] == "full":
+            pending.mark_all()
+    moves, dirty = pending.take()
+    return moves, sorted(dirty)
+
+
+CASES = [
+    ("create then modify", [("mark", "f"), ("mark", "f")], [], ["f"]),
+    ("create then delete", [("mark", "f"), ("mark", "f")], [], ["f"]),
+    ("rename of a modified file carries the change",
+     [("mark", "a"), ("move", "a", "b", "file")], [("a", "b")], ["b"]),
+    ("rename chain", [("move", "a", "b", "file"), ("move", "b", "c", "file")],
+     [("a", "b"), ("b", "c")], []),
+    ("dir rename with pending changes below it",
+     [("mark", "d/x"), ("mark", "d/sub/y"), ("move", "d", "e", "dir")],
+     [("d", "e")], ["e/sub/y", "e/x"]),
+    ("change after the rename stays at the new place",
+     [("move", "d", "e", "dir"), ("mark", "e/x")], [("d", "e")], ["e/x"]),
+    ("recreate the old name after a rename",
+     [("move", "a", "b", "file"), ("mark", "a")], [("a", "b")], ["a"]),
+    ("a full sync makes moves pointless",
+     [("move", "a", "b", "file"), ("full",), ("move", "c", "d", "file")], [], [ROOT]),
+    ("changes below a new dir collapse into it",
+     [("mark", "new"), ("mark", "new/a/b"), ("mark", "new/c")], [], ["new"]),
+]
+
+
+@pytest.mark.parametrize("name, steps, moves, dirty", CASES, ids=[c[0] for c in CASES])
+def test_merging(name: str, steps: list[tuple[str, ...]], moves: list[tuple[str, str]],
+                 dirty: list[str]) -> None:
+    got_moves, got_dirty = run(steps)
+    assert [(m.src, m.dst) for m in got_moves] == moves
+    assert got_dirty == dirty
+
+
+def test_move_rebases_paths_of_the_batch_in_flight() -> None:
+    pending = Pending()
+    pending.move(Move("a", "b", True), in_flight=["a/x", "c"])
+    moves, dirty = pending.take()
+    assert dirty == ["b/x"]
+
+
+def test_failed_batch_goes_back_before_later_moves() -> None:
+    pending = Pending()
+    pending.mark("later")
+    pending.move(Move("d", "e", True))
+    pending.give_back([], ["d/old-change", "other"])
+    moves, dirty = pending.take()
+    assert [(m.src, m.dst) for m in moves] == [("d", "e")]
+    assert sorted(dirty) == ["e/old-change", "later", "other"]

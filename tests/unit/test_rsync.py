@@ -1,0 +1,96 @@
+"""rsync argv builders, the path list on stdin, the move script and the exit-code table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from inosync import rsync
+from inosync.changes import Move
+from inosync.config import validate
+from inosync.rsync import Outcome
+
+
+def config(**extra: object):  # type: ignore[no-untyped-def]
+    raw = {"wpath": "/src", "rpath": "/dst", "rnodes": ["", "u@h:", "h::m"],
+           "rexcludes": ["*.tmp"], **extra}
+    return validate(raw, "t.toml", exists=lambda path: True)
+
+
+def test_batch_sync_lists_paths_on_stdin_nul_separated() -> None:
+    cfg = config()
+    command = rsync.batch_sync(cfg, cfg.nodes[0], None, ["a b", "#c", "-d", "x\ny"])
+    assert command.stdin == b"./a b\0./#c\0./-d\0./x\ny\0"
+    argv = command.argv
+    for option in ("-r", "--delete", "--delete-missing-args", "--files-from=-", "--from0",
+                   "--exclude=*.tmp", "-a", "--force"):
+        assert option in argv
+    assert argv[-3:] == ("--", "/src/", "/dst/")
+
+
+def test_non_utf8_names_round_trip_as_bytes() -> None:
+    name = os.fsdecode(b"\xff\xfe.bin")
+    assert rsync.list_stdin([name]) == b"./\xff\xfe.bin\0"
+
+
+def test_ssh_node_uses_the_control_socket_and_batch_mode() -> None:
+    cfg = config(rsh="ssh -p 2222")
+    argv = rsync.batch_sync(cfg, cfg.nodes[1], "/run/inosync/n1.sock", ["f"]).argv
+    shell = argv[argv.index("-e") + 1]
+    assert shell.startswith("ssh -p 2222 -o BatchMode=yes")
+    assert "ControlPath=/run/inosync/n1.sock" in shell and "ControlMaster=no" in shell
+    assert argv[-1] == "u@h:/dst/"
+
+
+def test_daemon_node_has_no_remote_shell() -> None:
+    cfg = config()
+    argv = rsync.batch_sync(cfg, cfg.nodes[2], None, ["f"]).argv
+    assert "-e" not in argv and argv[-1] == "h::m/dst/"
+
+
+def test_rspeed_and_extra_are_passed() -> None:
+    cfg = config(rspeed=100, extra="--numeric-ids")
+    argv = rsync.full_sync(cfg, cfg.nodes[0], None, 10).argv
+    assert "--bwlimit=100" in argv and "--numeric-ids" in argv and "--delete" in argv
+
+
+@pytest.mark.parametrize("share, entries, expected", [
+    (0.5, 100, 100), (0.5, 0, 0), (0.2, 100, 25), (1.0, 5, -1), (0.0, 100, 0),
+])
+def test_max_delete_bound(share: float, entries: int, expected: int) -> None:
+    assert rsync.max_delete_for(share, entries) == expected
+
+
+@pytest.mark.parametrize("code, outcome", [
+    (0, Outcome.OK), (24, Outcome.OK), (23, Outcome.PARTIAL), (25, Outcome.GUARD),
+    (10, Outcome.TRANSIENT), (12, Outcome.TRANSIENT), (30, Outcome.TRANSIENT),
+    (35, Outcome.TRANSIENT), (255, Outcome.TRANSIENT), (1, Outcome.ERROR),
+    (3, Outcome.ERROR), (99, Outcome.ERROR), (-9, Outcome.TRANSIENT),
+])
+def test_exit_code_table(code: int, outcome: Outcome) -> None:
+    assert rsync.classify_exit(code)[0] is outcome
+
+
+def test_bytes_sent_is_parsed() -> None:
+    out = b"sent 1,234 bytes  received 56 bytes  2,580.00 bytes/sec\n"
+    assert rsync.bytes_sent(out) == 1234
+    assert rsync.bytes_sent(b"nothing") is None
+
+
+def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    odd = os.fsdecode(b"it's \xff\n$HOME `x`")
+    (tmp_path / "a").write_text("a")
+    (tmp_path / os.fsdecode(odd.encode("utf-8", "surrogateescape"))).write_text("odd")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "f").write_text("f")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep").write_text("k")
+    moves = [Move("a", "b", False), Move(odd, "plain", False), Move("missing", "x", False),
+             Move("dir", "full", True), Move("dir", "newdir", True)]
+    script = rsync.move_script(str(tmp_path), moves)
+    done = subprocess.run(["sh", "-s"], input=script, capture_output=True, check=True)
+    assert rsync.failed_moves(done.stdout) == {2, 3}
+    assert sorted(os.listdir(tmp_path)) == ["b", "full", "newdir", "plain"]
+    assert (tmp_path / "newdir" / "f").read_text() == "f"
