@@ -14,6 +14,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from inosync import config as config_mod
@@ -22,8 +23,16 @@ from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
 from inosync.service import Notifier, set_level
-from inosync.watcher import (Dirty, Moved, Overflow, SourceGone, Watcher, WatchLimitError,
-                             identity_of)
+from inosync.watcher import (
+    Dirty,
+    Fact,
+    Moved,
+    Overflow,
+    SourceGone,
+    Watcher,
+    WatchLimitError,
+    identity_of,
+)
 
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0
@@ -180,6 +189,10 @@ class Daemon:
         if self.notifier.watchdog_interval and now >= self.next_ping:
             self.notifier.watchdog()
             self.next_ping = now + self.notifier.watchdog_interval
+            # A mount on top of wpath sends no event: look while awake anyway.
+            if not self.paused_reason and identity_of(self.cfg.wpath) != self.identity:
+                self._pause("its device or inode changed, or it is gone (unmounted? hidden "
+                            "by a mount?)")
         if self.reload_requested and not self.stop_requested:
             self.reload_requested = False
             self._reload()
@@ -204,8 +217,7 @@ class Daemon:
         due = [r for r in self.nodes if r.wants_start(now)]
         if not due:
             return
-        identity = self.watcher.source_identity() if self.watcher else None
-        if identity != self.identity:
+        if identity_of(self.cfg.wpath) != self.identity:
             self._pause("its device or inode changed, or it is gone (unmounted? hidden by "
                         "a mount?)")
             return
@@ -215,10 +227,13 @@ class Daemon:
 
     # -- facts from the watcher -----------------------------------------------------
 
-    def _apply(self, facts: list[object]) -> None:
+    def _apply(self, facts: Sequence[Fact]) -> None:
         if not facts:
             return
         now = time.monotonic()
+        if any(isinstance(fact, Overflow) for fact in facts):
+            self._overflow()  # a rescan and full sync cover every other fact
+            facts = [fact for fact in facts if isinstance(fact, SourceGone)]
         for fact in facts:
             if isinstance(fact, Dirty):
                 log.debug("changed: %r", fact.path)
@@ -231,8 +246,6 @@ class Daemon:
                 for runner in self.nodes:
                     runner.pending.move(move, runner.batch_paths)
                     runner.touched(now)
-            elif isinstance(fact, Overflow):
-                self._overflow()
             elif isinstance(fact, SourceGone):
                 self._pause(fact.reason)
 

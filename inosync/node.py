@@ -261,9 +261,10 @@ class NodeRunner:
 
     def describe(self, now: float) -> str:
         if self.state == "retrying":
-            wait = max(0, int(self.retry_at - now + 0.999))
-            since = time.strftime("%H:%M:%S", time.localtime(self.down_since or time.time()))
-            return f"{self.node.name} down since {since}, retrying in {wait}s ({self.problem})"
+            since = _clock(self.down_since or time.time())
+            retry = _clock(time.time() + self.retry_at - now)
+            return (f"{self.node.name} failing since {since}, next try {retry} "
+                    f"({self.problem})")
         if self.state == "guard":
             return f"{self.node.name} {self.problem}"
         if self.job is not None:
@@ -271,6 +272,10 @@ class NodeRunner:
         if self.state == "starting":
             return f"{self.node.name} starting"
         return f"{self.node.name} ok"
+
+
+def _clock(wall_time: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall_time))
 
 
 def _tail(stderr: bytes, limit: int = 400) -> str:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
 import sys
+from types import ModuleType
 
-try:
-    from systemd import daemon as sd_daemon
-    from systemd import journal as sd_journal
-except ImportError:  # development machines without python3-systemd
-    sd_daemon = None
-    sd_journal = None
+
+def _optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # development machines without python3-systemd
+        return None
+
+
+sd_daemon = _optional("systemd.daemon")
+sd_journal = _optional("systemd.journal")
 
 IDENTIFIER = "inosync"
 
@@ -84,24 +90,18 @@ def under_journal() -> bool:
     return stream == f"{st.st_dev}:{st.st_ino}"
 
 
-class _StderrFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(message)s")
-
-
 def setup_logging(level: str) -> None:
     """Journal with structured fields under systemd, readable lines on stderr otherwise."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler: logging.Handler
     if under_journal():
         assert sd_journal is not None
-        handler = sd_journal.JournalHandler(SYSLOG_IDENTIFIER=IDENTIFIER)
+        root.addHandler(sd_journal.JournalHandler(SYSLOG_IDENTIFIER=IDENTIFIER))
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_StderrFormatter())
-    root.addHandler(handler)
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(stream)
     set_level(level)
 
 

@@ -51,7 +51,8 @@ def test_all_keys_are_parsed() -> None:
     (dict(GOOD, rpath="/srv"), "overlaps wpath"),
     (dict(GOOD, rspeed="fast"), "rspeed: must be a whole number"),
     (dict(GOOD, rspeed=-1), "rspeed: -1 is negative"),
-    (dict(GOOD, rspeed=True), "rspeed: must be a whole number of KB/s (0 = no limit), not a boolean"),
+    (dict(GOOD, rspeed=True), "rspeed: must be a whole number of KB/s (0 = no limit), not a "
+     "boolean"),
     (dict(GOOD, extra="--delete-excluded"), '"--delete-excluded" would delete excluded files'),
     (dict(GOOD, extra="--bwlimit='5"), "extra: cannot be split like a shell would"),
     (dict(GOOD, log_level="loud"), 'log_level: "loud" is not one of'),
