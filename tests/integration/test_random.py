@@ -1,0 +1,42 @@
+"""A seeded random workload; replay a failure with INOSYNC_SEED=<seed>."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from helpers import TreeMutator
+
+ROUNDS = 2
+
+
+def _seed(round_: int) -> int:
+    env = os.environ.get("INOSYNC_SEED")
+    return int(env) if env else random.SystemRandom().randrange(1 << 32) + round_
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(ROUNDS))
+@pytest.mark.parametrize("pace", ["burst", "paced"])
+@pytest.mark.parametrize("node_kind", ["local", "ssh"])
+def test_random_operations_converge(mirror, tmp_path, request, pace, round_, node_kind) -> None:
+    seed = _seed(round_)
+    request.node.inosync_seed = seed
+    rng = random.Random(seed)
+    m = mirror()
+    mut = TreeMutator(m.src, tmp_path / "outside", rng)
+    mut.run(40)  # an initial tree for the start-up sync
+    m.start()
+    try:
+        m.converge(what="initial tree")
+        if pace == "burst":
+            mut.run(300)
+        else:
+            mut.run(200, pause=0.05, pause_chance=0.3)
+        m.converge(timeout=45, what=f"after {len(mut.history)} random operations")
+    except pytest.fail.Exception as e:
+        recent = "\n  ".join(mut.history[-25:])
+        pytest.fail(f"INOSYNC_SEED={seed} ({node_kind}, {pace}): {e}\n"
+                    f"last operations:\n  {recent}", pytrace=False)
+    print(f"INOSYNC_SEED={seed} {node_kind} {pace}: {len(mut.history)} operations converged")

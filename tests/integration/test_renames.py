@@ -1,0 +1,169 @@
+"""Moves and renames are replayed on the node without re-sending data."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+from helpers import inodes, make_tree, write
+
+# A rename replayed on the node keeps the file's inode; a re-send writes a new file.
+KEEPS_INODES = ("local", "ssh")
+
+
+def assert_inodes_kept(before: dict[bytes, int], after: dict[bytes, int],
+                       moved: dict[bytes, bytes]) -> None:
+    """`moved` maps old relpath -> new relpath on the node; each must keep its inode."""
+    resent = [f"{old!r} -> {new!r}" for old, new in moved.items()
+              if after.get(new) != before.get(old)]
+    assert not resent, (f"{len(resent)} of {len(moved)} moved files were re-sent instead of "
+                        "renamed on the node (new inode):\n  " + "\n  ".join(resent[:20]))
+
+
+def moved_below(before: dict[bytes, int], old: bytes, new: bytes) -> dict[bytes, bytes]:
+    return {p: new + p[len(old):] for p in before if p.startswith(old + b"/")}
+
+
+def test_file_rename_is_replayed_without_resending_data(mirror, node_kind) -> None:
+    m = mirror()
+    write(m.src / "big.bin", os.urandom(2 << 20))
+    write(m.src / "dir/other", b"x")
+    m.start()
+    m.converge()
+    before = inodes(m.dst)
+    os.rename(m.src / "big.bin", m.src / "renamed.bin")
+    m.converge(what="file rename")
+    os.rename(m.src / "renamed.bin", m.src / "dir/moved.bin")
+    m.converge(what="file move to another dir")
+    if node_kind in KEEPS_INODES:
+        assert_inodes_kept(before, inodes(m.dst), {b"big.bin": b"dir/moved.bin"})
+
+
+def test_dir_rename_is_replayed_without_resending_data(mirror, node_kind) -> None:
+    m = mirror()
+    make_tree(m.src / "site", dirs=10, files_per_dir=5, size=5000, depth=2)
+    m.start()
+    m.converge()
+    before = inodes(m.dst)
+    os.rename(m.src / "site", m.src / "site.old")
+    m.converge(what="dir rename")
+    os.makedirs(m.src / "archive/2024")
+    os.rename(m.src / "site.old", m.src / "archive/2024/site")
+    m.converge(what="dir move into a new dir")
+    if node_kind in KEEPS_INODES:
+        assert_inodes_kept(before, inodes(m.dst), moved_below(before, b"site",
+                                                              b"archive/2024/site"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node_kind", ["local", "ssh", "rsyncd"])
+def test_large_deep_tree_rename_sends_no_data(mirror, node_kind) -> None:
+    m = mirror()
+    nfiles = make_tree(m.src / "data", dirs=150, files_per_dir=20, size=4096, depth=2)
+    for i in range(4):
+        write(m.src / f"data/d{i}/big{i}.bin", os.urandom(4 << 20))
+    m.start(ready_timeout=120)
+    m.converge(timeout=120, what="initial copy of the large tree")
+    before = inodes(m.dst)
+    d = m.daemon
+    assert d is not None
+    log_mark = len(d.log())
+    os.rename(m.src / "data", m.src / "data-renamed")
+    took = m.converge(what=f"rename of a tree of {nfiles} files")
+    print(f"{node_kind}: rename of a {nfiles}-file tree converged in {took:.2f}s")
+    if node_kind in KEEPS_INODES:
+        assert_inodes_kept(before, inodes(m.dst), moved_below(before, b"data", b"data-renamed"))
+    if node_kind == "ssh":
+        log = d.log()[log_mark:]
+        # No file of the tree may show up as transferred (rsync -i style "<f+++" / ">f" lines).
+        sent = [ln for ln in log.splitlines() if re.search(r"[<>]f[.+c]", ln)
+                and "data-renamed/" in ln]
+        assert not sent, "files of the renamed tree were transferred:\n" + "\n".join(sent[:10])
+
+
+def test_rename_chains_end_up_at_the_last_name(mirror, node_kind) -> None:
+    m = mirror()
+    write(m.src / "a", os.urandom(100_000))
+    write(m.src / "d1/f", os.urandom(100_000))
+    m.start()
+    m.converge()
+    before = inodes(m.dst)
+    os.rename(m.src / "a", m.src / "b")
+    os.rename(m.src / "b", m.src / "c")
+    os.rename(m.src / "d1", m.src / "d2")
+    os.rename(m.src / "d2", m.src / "d3")
+    m.converge(what="a->b->c and d1->d2->d3")
+    # Swap two files through a temporary name.
+    write(m.src / "x", b"x content")
+    write(m.src / "y", b"y content")
+    m.converge()
+    os.rename(m.src / "x", m.src / "swap")
+    os.rename(m.src / "y", m.src / "x")
+    os.rename(m.src / "swap", m.src / "y")
+    m.converge(what="swap x<->y")
+    if node_kind in KEEPS_INODES:
+        assert_inodes_kept(before, inodes(m.dst), {b"a": b"c", b"d1/f": b"d3/f"})
+
+
+def test_rename_over_an_existing_file_like_an_editor_save(mirror) -> None:
+    m = mirror()
+    write(m.src / "config.ini", b"old version")
+    m.start()
+    m.converge()
+    for i in range(5):
+        write(m.src / ".config.ini.swp", b"new version %d" % i)
+        os.rename(m.src / ".config.ini.swp", m.src / "config.ini")
+        m.converge(what=f"atomic save #{i}")
+
+
+def test_write_inside_a_dir_right_after_renaming_it(mirror) -> None:
+    m = mirror()
+    write(m.src / "old/keep", b"kept")
+    write(m.src / "old/sub/edit", b"before")
+    m.start()
+    m.converge()
+    os.rename(m.src / "old", m.src / "new")
+    write(m.src / "new/fresh", b"written right after the rename")
+    write(m.src / "new/sub/edit", b"after the rename")
+    os.makedirs(m.src / "new/sub/deeper")
+    write(m.src / "new/sub/deeper/f", b"deeper")
+    m.converge(what="rename then write inside")
+    os.rename(m.src / "new/sub", m.src / "moved-sub")
+    write(m.src / "moved-sub/deeper/f", b"changed again")
+    m.converge(what="second rename then write inside")
+
+
+def test_move_out_of_the_tree_is_a_delete(mirror, tmp_path) -> None:
+    m = mirror()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(m.src / "leaving-file", b"bye")
+    make_tree(m.src / "leaving-dir", dirs=5, files_per_dir=3)
+    write(m.src / "staying", b"hi")
+    m.start()
+    m.converge()
+    os.rename(m.src / "leaving-file", outside / "f")
+    os.rename(m.src / "leaving-dir", outside / "d")
+    m.converge(what="moves out of the tree")
+    assert not (m.dst / "leaving-dir").exists()
+
+
+def test_move_into_the_tree_creates_the_whole_subtree(mirror, tmp_path) -> None:
+    m = mirror()
+    outside = tmp_path / "outside"
+    make_tree(outside / "incoming", dirs=8, files_per_dir=4, depth=2)
+    write(outside / "incoming/a/b/c/deep", b"deep")
+    os.symlink("a", outside / "incoming/link")
+    write(outside / "single", b"one file")
+    m.start()
+    os.rename(outside / "incoming", m.src / "incoming")
+    os.rename(outside / "single", m.src / "single")
+    m.converge(what="moves into the tree")
+    # Then move it around and back out again.
+    os.rename(m.src / "incoming", m.src / "arrived")
+    m.converge(what="rename of the moved-in tree")
+    os.rename(m.src / "arrived", outside / "gone")
+    m.converge(what="move back out")
+    shutil.rmtree(outside / "gone")
