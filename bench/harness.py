@@ -7,6 +7,7 @@ leftovers beyond what the kernel keeps. Counters are read as deltas around the w
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -136,6 +137,11 @@ def _measure_startup(daemon: Daemon, workload: Startup, node: Node, timeout: flo
     status = proc_status(daemon.proc.pid)
     if watching is not None:
         result.extras["watches_s"] = watching - t0
+        assert daemon.log is not None
+        # inosync says how long the walk + add_watch took: "... in 123 ms".
+        own = re.search(r"\bin (\d+) ms", daemon.log.line_at(watching))
+        if own:
+            result.extras["watches_own_s"] = int(own.group(1)) / 1000
     if ready is not None:
         result.extras["ready_s"] = ready - t0
     for key in ("VmRSS", "VmHWM"):
@@ -167,6 +173,7 @@ def _measure_change(daemon: Daemon, workload: Workload, node: Node, timeout: flo
         elapsed = outcome.ended - outcome.started
         switches = proc_status(daemon.proc.pid).get("ctxt_switches", 0) - switches0
         result.extras["wakeups_per_s"] = switches / elapsed
+        result.extras["idle_s"] = elapsed
     conv = wait_converged(daemon.src, daemon.dst, outcome.probe, outcome.ended + timeout)
     if daemon.notify is not None:
         t = daemon.wait_in_sync_status(outcome.ended, min(time.monotonic() + 2, conv.at + 2))
@@ -174,16 +181,18 @@ def _measure_change(daemon: Daemon, workload: Workload, node: Node, timeout: flo
             result.extras["status_in_sync_s"] = t - outcome.ended
     problems = ([outcome.error] if outcome.error else []) + conv.problems
     _finish(daemon, node, result, conv.converged and not outcome.error, problems,
-            outcome.started, outcome.ended, conv.at, conv.verify_s, counts0, cpu0, bytes0)
+            outcome.started, outcome.ended, conv.at, conv.verify_s, counts0, cpu0, bytes0,
+            timed=not isinstance(workload, Idle))
 
 
 def _finish(daemon: Daemon, node: Node, result: RunResult, converged: bool, problems: list[str],
             started: float, ended: float, seen: float, verify_s: float,
-            counts0: dict[str, int], cpu0: float, bytes0: int | None) -> None:
+            counts0: dict[str, int], cpu0: float, bytes0: int | None,
+            timed: bool = True) -> None:
     time.sleep(SETTLE_S)
     result.ok = converged
     result.error = "; ".join(problems)
-    if converged:
+    if converged and timed:
         result.converge_s = max(0.0, seen - ended)
         result.total_s = seen - started
     result.verify_s = verify_s

@@ -36,13 +36,14 @@ def _notes(r: RunResult) -> str:
         parts.append(f"p50 {e['p50_s'] * 1000:.0f} ms, p95 {e['p95_s'] * 1000:.0f} ms, "
                      f"max {e['max_s'] * 1000:.0f} ms")
     if "watches_s" in e:
-        parts.append(f"watches in {e['watches_s']:.2f} s")
+        own = f" (own count {e['watches_own_s']:.2f} s)" if "watches_own_s" in e else ""
+        parts.append(f"watches in {e['watches_s']:.2f} s{own}")
     if "ready_s" in e:
         parts.append(f"ready {e['ready_s']:.2f} s")
     if "VmHWM_MiB" in e:
         parts.append(f"RSS {e['VmRSS_MiB']:.1f} MiB (peak {e['VmHWM_MiB']:.1f})")
     if "wakeups_per_s" in e:
-        parts.append(f"{e['wakeups_per_s']:.1f} wake-ups/s")
+        parts.append(f"idle {e['idle_s']:.0f} s: {e['wakeups_per_s']:.2f} wake-ups/s")
     if not r.ok:
         parts.append("**FAILED**: " + (r.error[:160] or "?"))
     return "; ".join(parts)

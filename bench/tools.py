@@ -86,6 +86,14 @@ class LogTap:
                     return None
                 self._cond.wait(min(remaining, 0.5))
 
+    def line_at(self, t: float) -> str:
+        """The first line that arrived at time t (to read numbers out of it)."""
+        with self._cond:
+            for when, line in self.lines:
+                if when == t:
+                    return line
+        return ""
+
     def tail(self, n: int = 15) -> list[str]:
         with self._cond:
             return [line for _, line in self.lines[-n:]]
