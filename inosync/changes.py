@@ -189,11 +189,22 @@ class Pending:
         """
         if self.full:
             return
+        if "/" in move.src and self.dirty.covers(move.src.rsplit("/", 1)[0]):
+            # src lies in a directory that is resynced anyway (rsync deletes it there) and
+            # the node may not even have it yet: send dst instead of replaying the move.
+            self.dirty.add(move.dst)
+            self._rebase_in_flight(move, in_flight)
+            return
         moved = self.dirty.take_below(move.src)
         stale = [path for path in in_flight if is_under(path, move.src)]
         self.moves.append(move)
         for path in moved + stale:
             self.dirty.add(rebase(path, move.src, move.dst))
+
+    def _rebase_in_flight(self, move: Move, in_flight: Iterable[str]) -> None:
+        for path in in_flight:
+            if is_under(path, move.src):
+                self.dirty.add(rebase(path, move.src, move.dst))
 
     def take(self) -> tuple[list[Move], list[str]]:
         """Hand over everything for one batch and start empty."""

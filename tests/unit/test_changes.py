@@ -78,6 +78,9 @@ CASES = [
      [("move", "a", "b", "file"), ("mark", "a")], [("a", "b")], ["a"]),
     ("a full sync makes moves pointless",
      [("move", "a", "b", "file"), ("full",), ("move", "c", "d", "file")], [], [ROOT]),
+    ("a rename inside a dir that is resynced anyway is not replayed",
+     [("mark", "new"), ("move", "new/a", "new/b", "file"), ("move", "new/c", "out", "dir")],
+     [], ["new", "out"]),
     ("changes below a new dir collapse into it",
      [("mark", "new"), ("mark", "new/a/b"), ("mark", "new/c")], [], ["new"]),
 ]
