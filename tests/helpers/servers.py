@@ -195,7 +195,7 @@ class Rsyncd:
             "[mirror]\n"
             f"    path = {self.module_path}\n"
             "    read only = false\n"
-            "    use chroot = false\n"
+            "    use chroot = true\n"  # without a chroot rsyncd sanitizes symlinks (../x -> x)
             "    munge symlinks = false\n"
             "    uid = root\n"
             "    gid = root\n"
