@@ -16,6 +16,7 @@ from collections.abc import Callable
 from inosync import rsync
 from inosync.changes import Move, Pending
 from inosync.config import Config, Node
+from inosync.excludes import ExcludeMatcher
 from inosync.process import Job
 from inosync.rsync import Command, Outcome
 
@@ -23,6 +24,7 @@ log = logging.getLogger("inosync.node")
 BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close) into a batch
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
+MAX_LINKED_MOVES = 16  # more renames in one batch to a daemon node: plain delete and send
 
 
 class NodeRunner:
@@ -39,6 +41,7 @@ class NodeRunner:
         self.phase = ""  # "moves", "sync" or "full" while a job runs
         self.batch_moves: list[Move] = []
         self.batch_paths: list[str] = []
+        self.linked_queue: list[Command] = []
         self.due_at: float | None = None
         self.retry_at = 0.0
         self.failures = 0
@@ -92,9 +95,37 @@ class NodeRunner:
             return
         if moves and self.node.kind == "local":
             self.batch_paths += [m.src for m in self._rename_locally(moves, dry_run)]
-        elif moves:  # an rsync daemon cannot rename: delete the old place, send the new
+        elif moves:  # an rsync daemon cannot rename: rebuild from the old copy, then delete it
             self.batch_paths += [move.src for move in moves]
+            if len(moves) <= MAX_LINKED_MOVES:
+                self.linked_queue = [rsync.linked_move(self.cfg, self.node, move,
+                                                       self._excluded_below(move.dst))
+                                     for move in moves]
+                self._run("moves", self.linked_queue.pop(0), dry_run)
+                return
         self._start_sync(dry_run)
+
+    def _excluded_below(self, top: str) -> list[str]:
+        """Excluded paths below `top` on the source, relative to it (topmost only)."""
+        matcher = ExcludeMatcher(self.cfg.rexcludes)
+        if not matcher:
+            return []
+        found: list[str] = []
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(os.path.join(self.cfg.wpath, folder)) as entries:
+                    for entry in entries:
+                        path = f"{folder}/{entry.name}"
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if matcher.excluded(path, is_dir):
+                            found.append(path[len(top) + 1:])
+                        elif is_dir:
+                            stack.append(path)
+            except OSError:
+                continue  # vanished: the batch sync after this sorts it out
+        return found
 
     def _rename_locally(self, moves: list[Move], dry_run: bool) -> list[Move]:
         failed = []
@@ -143,6 +174,19 @@ class NodeRunner:
 
     def _finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
                   dry_run: bool) -> None:
+        if self.phase == "moves" and self.node.kind == "daemon":
+            if code not in (0, 24):
+                log.debug("%s: rebuilding a renamed path from its old copy failed (exit %d); "
+                          "the batch sends it instead", self.node.name, code)
+            else:
+                log.debug("%s: rebuilt a renamed path from its old copy, %s bytes sent",
+                          self.node.name, rsync.bytes_sent(stdout))
+            if self.linked_queue and rsync.classify_exit(code)[0] is not Outcome.TRANSIENT:
+                self._run("moves", self.linked_queue.pop(0), dry_run)
+            else:
+                self.linked_queue = []
+                self._start_sync(dry_run)
+            return
         if self.phase == "moves":
             failed = rsync.failed_moves(stdout)
             if code != 0:  # the script did not run through: assume none of them moved

@@ -134,6 +134,43 @@ def batch_sync(cfg: Config, node: Node, control_path: str | None,
     return Command(tuple(argv), list_stdin(relpaths))
 
 
+def literal_pattern(relpath: str) -> bytes:
+    """An anchored rsync pattern that matches exactly this path and nothing else."""
+    raw = os.fsencode(relpath)
+    if any(ch in raw for ch in b"*?["):
+        for ch in (b"\\", b"*", b"?", b"["):
+            raw = raw.replace(ch, b"\\" + ch)
+    return b"/" + raw
+
+
+def linked_move(cfg: Config, node: Node, move: Move, excluded: Sequence[str]) -> Command:
+    """Re-create a renamed path on an rsync-daemon node from its old copy, not the wire.
+
+    A daemon cannot run mv. rsync into the new place with the old place as --link-dest
+    (a directory: unchanged files become hard links) or as a --fuzzy basis (a file: only
+    checksums travel). The old place is deleted by the batch that follows. `excluded`
+    lists the excluded paths below the new place, relative to it.
+    """
+    src_parent, dst_parent = _parent(move.src), _parent(move.dst)
+    if move.is_dir:
+        link_dir = os.path.relpath(move.src or ".", move.dst or ".")
+        source = os.path.join(cfg.wpath, move.dst) + "/"
+        dest = node.dest.rstrip("/") + "/" + move.dst + "/"
+        options = [f"--link-dest={link_dir}"]
+    else:
+        link_dir = os.path.relpath(src_parent or ".", dst_parent or ".")
+        source = os.path.join(cfg.wpath, move.dst)
+        dest = node.dest.rstrip("/") + "/" + (dst_parent + "/" if dst_parent else "")
+        options = ["--fuzzy", "--fuzzy", f"--copy-dest={link_dir}", "--no-whole-file"]
+    argv = _common(cfg, node, None) + options + [
+        "--exclude-from=-", "--from0", "--", source, dest]
+    return Command(tuple(argv), b"".join(literal_pattern(p) + b"\0" for p in excluded))
+
+
+def _parent(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+
+
 def sh_quote(path: bytes) -> bytes:
     return b"'" + path.replace(b"'", b"'\\''") + b"'"
 

@@ -94,3 +94,26 @@ def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # ty
     assert rsync.failed_moves(done.stdout) == {2, 3}
     assert sorted(os.listdir(tmp_path)) == ["b", "full", "newdir", "plain"]
     assert (tmp_path / "newdir" / "f").read_text() == "f"
+
+
+def test_linked_move_of_a_dir_uses_the_old_copy_as_link_dest() -> None:
+    cfg = config()
+    command = rsync.linked_move(cfg, cfg.nodes[2], Move("a/old", "b", True), ["x.tmp"])
+    assert "--link-dest=../a/old" in command.argv
+    assert command.argv[-2:] == ("/src/b/", "h::m/dst/b/")
+    assert command.stdin == b"/x.tmp\0"
+
+
+def test_linked_move_of_a_file_uses_a_fuzzy_basis() -> None:
+    cfg = config()
+    argv = rsync.linked_move(cfg, cfg.nodes[2], Move("a/f", "c/d/g", False), []).argv
+    assert "--copy-dest=../../a" in argv and argv.count("--fuzzy") == 2
+    assert argv[-2:] == ("/src/c/d/g", "h::m/dst/c/d/")
+
+
+@pytest.mark.parametrize("path, pattern", [
+    ("plain", b"/plain"), ("a*b", b"/a\\*b"), ("x[1]\\y", b"/x\\[1]\\\\y"),
+    ("back\\slash", b"/back\\slash"),
+])
+def test_literal_patterns_match_only_themselves(path: str, pattern: bytes) -> None:
+    assert rsync.literal_pattern(path) == pattern
