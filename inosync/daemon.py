@@ -359,6 +359,8 @@ class Daemon:
         last = max((r.last_sync for r in self.nodes if r.last_sync), default=None)
         if last:
             parts.append("last sync " + time.strftime("%H:%M:%S", time.localtime(last)))
+        if self.watcher is not None and self.watcher.limit_error:
+            parts.append(self.watcher.limit_error)
         if self.reload_problem:
             parts.append(f"reload failed, running on previous config: {self.reload_problem}")
         return " | ".join(parts)

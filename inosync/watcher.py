@@ -96,6 +96,7 @@ class Watcher:
         self.wd_of: dict[str, int] = {}
         self._moved_from: dict[int, tuple[str, bool, float]] = {}
         self.entries = 0  # entries seen by the last full walk (for the delete guard)
+        self.limit_error = ""
 
     def fileno(self) -> int:
         return int(self.inotify.fileno())
@@ -118,7 +119,7 @@ class Watcher:
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise WatchLimitError(watch_limit_message(
-                    self.wpath, self.watch_count + self._count_dirs(relpath))) from None
+                    self.wpath, self._count_dirs(ROOT))) from None
             if error.errno in (errno.ENOENT, errno.ENOTDIR):
                 return False  # gone again already; its parent's events say so
             log.error("%s: cannot watch (%s) - changes below it are not mirrored until "
@@ -275,12 +276,22 @@ class Watcher:
         if excluded:
             return []
         if mask & F.CREATE and is_dir:
-            self.watch_tree(path)  # watch first; the dirty dir then covers what came before
+            self._watch_new(path)  # watch first; the dirty dir then covers what came before
         if mask & F.DELETE and is_dir:
             self._forget_tree(path)
         if mask & CHANGE_MASK:
             return [Dirty(path)]
         return []
+
+    def _watch_new(self, path: str) -> None:
+        """Watch a directory that appeared; at the watch limit, say so and carry on."""
+        try:
+            self.watch_tree(path)
+        except WatchLimitError as error:
+            if not self.limit_error:
+                log.error("%s; changes below %s are NOT mirrored until then (restart or "
+                          "reload after raising it)", error, self.abspath(path))
+            self.limit_error = "inotify watch limit reached: some directories unwatched"
 
     def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
         origin = self._moved_from.pop(cookie, None)
@@ -288,7 +299,7 @@ class Watcher:
             if excluded:
                 return []
             if is_dir:
-                self.watch_tree(path)
+                self._watch_new(path)
             return [Dirty(path)]
         src = origin[0]
         if excluded:  # into an excluded place: a delete
