@@ -1,0 +1,433 @@
+"""The real service under a real systemd, installed from the real package.
+
+Builds the .deb and .rpm (or reuses dist/ when it is newer than the sources), boots
+systemd 252 in a systemd-nspawn box made from a cached bookworm image, installs the .deb
+with apt and drives inosync@www as a sysadmin would. The tests run in file order and
+share the box: each one leaves the service as the next one expects it.
+
+Which check shows that the service works under each hardening option of the unit:
+  ProtectSystem=full          local node writes /srv/mirror (test_enable_now...)
+  PrivateTmp, PrivateDevices  every test: the daemon, rsync and ssh run with them
+  NoNewPrivileges             test_hardening... (NoNewPrivs: 1) while the daemon works
+  ProtectKernel*, ProtectClock, ProtectHostname, ProtectControlGroups, ProtectProc,
+  RestrictNamespaces, RestrictRealtime, LockPersonality, SystemCallArchitectures
+                              every test (in force: test_hardening...)
+  MemoryDenyWriteExecute      the daemon imports ctypes (inotify_simple) and reaches active
+  SystemCallFilter            python, rsync, ssh and the move script all run (Seccomp: 2)
+  RestrictAddressFamilies     AF_UNIX: sd_notify, journal, ssh control socket;
+                              AF_INET: the ssh node on 127.0.0.1 (test_ssh_node...)
+  CapabilityBoundingSet       owners, a setgid directory and a mode-000 file of another
+                              user are mirrored exactly (test_enable_now...)
+  RuntimeDirectory            the ssh control socket in /run/inosync/remote
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .nspawn import Box, new_workdir, rootfs_tarball, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+DIST = REPO / "dist"
+ARTIFACTS = Path(os.environ.get("INOSYNC_SYSTEM_ARTIFACTS", "/tmp/inosync-system-test"))
+UNIT = "inosync@www.service"
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root: boots systemd in a systemd-nspawn container"
+    if shutil.which("systemd-nspawn") is None:
+        return "systemd-nspawn is missing: run scripts/setup-packaging"
+    return None
+
+
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))]
+
+WWW_TOML = """\
+wpath = "/srv/www"
+rpath = "/srv/mirror"
+rnodes = [""]
+"""
+# Owners, a setgid directory, a file nobody may read, a name with a space.
+SEED_TREE = r"""
+mkdir -p /srv/www/docs /srv/www/shared /srv/mirror
+echo '<h1>index</h1>' > /srv/www/index.html
+echo doc > '/srv/www/docs/read me.txt'
+chown -R 1234:1234 /srv/www/docs
+chgrp 1234 /srv/www/shared && chmod 2775 /srv/www/shared
+echo secret > /srv/www/private.key && chown 1234:1234 /srv/www/private.key
+chmod 000 /srv/www/private.key
+"""
+# Type, owner, mode of every entry and the checksum of every file, relative to $1.
+TREE_STATE = r"""
+cd "$1"
+find . -mindepth 1 -printf '%P %y %U:%G %m\n' | LC_ALL=C sort
+find . -type f -exec md5sum {} + | LC_ALL=C sort -k2
+"""
+
+
+def _version() -> str:
+    text = (REPO / "inosync" / "__init__.py").read_text()
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    assert match, "no __version__ in inosync/__init__.py"
+    return match.group(1)
+
+
+def _newest_source_mtime() -> float:
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=REPO, capture_output=True,
+                            check=True).stdout.split(b"\0")
+    mtimes = [(REPO / os.fsdecode(name)).stat().st_mtime for name in listed
+              if name and (REPO / os.fsdecode(name)).exists()]
+    return max(mtimes)
+
+
+@pytest.fixture(scope="module")
+def packages() -> dict[str, Path]:
+    """dist/'s .deb and .rpm, built by scripts/build-packages unless newer than the sources."""
+    version = _version()
+    wanted = {"deb": DIST / f"inosync_{version}_all.deb",
+              "rpm": DIST / f"inosync-{version}-1.noarch.rpm"}
+    fresh = all(p.exists() for p in wanted.values()) and \
+        min(p.stat().st_mtime for p in wanted.values()) > _newest_source_mtime()
+    if not fresh:
+        subprocess.run(["bash", str(REPO / "scripts" / "build-packages")], check=True,
+                       timeout=600)
+    for path in wanted.values():
+        assert path.exists(), f"scripts/build-packages did not make {path}"
+    return wanted
+
+
+@pytest.fixture(scope="module")
+def box(packages: dict[str, Path]) -> Iterator[Box]:
+    """A booted box with the .deb installed by apt, and the artifacts folder."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    tarball = rootfs_tarball()
+    with Box(tarball, f"inosync-test-{os.getpid()}", new_workdir()) as booted:
+        booted.run(["sh", "-c", "cat > /tmp/inosync.deb"],
+                   input=packages["deb"].read_bytes())
+        booted.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                    "/tmp/inosync.deb"], timeout=180)
+        print(f"box booted and package installed in {time.monotonic() - started:.1f}s")
+        yield booted
+        (ARTIFACTS / "journal.txt").write_text(booted.run(
+            ["journalctl", "--no-pager", "-u", "inosync@*"], check=False).stdout)
+
+
+@pytest.fixture(autouse=True)
+def _journal_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and "box" in request.fixturenames:
+        booted: Box = request.getfixturevalue("box")
+        journal = booted.run(["journalctl", "--no-pager", "-n", "60", "-u", "inosync@*"],
+                             check=False).stdout
+        print("---- journal of inosync@* ----\n" + journal)
+
+
+def show(box: Box, unit: str, *props: str) -> dict[str, str]:
+    out = box.run(["systemctl", "show", unit, "--property=" + ",".join(props)]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def tree_state(box: Box, path: str) -> str:
+    return box.run(["sh", "-ec", TREE_STATE, "sh", path]).stdout
+
+
+def wait_mirrored(box: Box, source: str, target: str, timeout: float = 20) -> str:
+    want: list[str] = []
+
+    def same() -> bool:
+        want[:] = [tree_state(box, source)]
+        got = tree_state(box, target)
+        assert got == want[0], f"{target} differs from {source}:\n{got}"
+        return True
+
+    wait_for(same, timeout, f"{target} to mirror {source}", interval=0.2)
+    return want[0]
+
+
+def wait_status(box: Box, unit: str, pattern: str, timeout: float = 20) -> str:
+    def status() -> str | None:
+        text = show(box, unit, "StatusText")["StatusText"]
+        assert re.search(pattern, text), f"StatusText={text!r}"
+        return text
+
+    return wait_for(status, timeout, f"{unit} StatusText to match {pattern!r}")
+
+
+def journal(box: Box, unit: str, *args: str) -> list[dict[str, str]]:
+    out = box.run(["journalctl", "--no-pager", "-o", "json", "-u", unit, *args]).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_rpm_lists_unit_man_pages_sample_vendored_module_and_scriptlets(
+        packages: dict[str, Path]) -> None:
+    rpm = str(packages["rpm"])
+    files = subprocess.run(["rpm", "-qlp", rpm], capture_output=True, text=True,
+                           check=True).stdout.split()
+    for expected in ("/usr/bin/inosync", "/usr/lib/systemd/system/inosync@.service",
+                     "/usr/share/man/man8/inosync.8.gz", "/usr/share/man/man5/inosync.toml.5.gz",
+                     "/etc/inosync/example.toml.sample", "/usr/lib/inosync/inosync/daemon.py",
+                     "/usr/lib/inosync/vendor/inotify_simple.py"):
+        assert expected in files, f"{expected} not in the rpm: {files}"
+    assert any(f.endswith("/inotify_simple.LICENSE") for f in files)
+    flags = subprocess.run(["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]", rpm],
+                           capture_output=True, text=True, check=True).stdout
+    assert "/etc/inosync/example.toml.sample cn" in flags, "sample is not %config(noreplace)"
+    scripts = subprocess.run(["rpm", "-qp", "--scripts", rpm], capture_output=True, text=True,
+                             check=True).stdout
+    assert re.search(r"postinstall scriptlet.*\n(.*\n)*.*systemctl --no-reload preset "
+                     r"inosync@\.service", scripts), scripts
+    assert re.search(r"preuninstall scriptlet.*\n(.*\n)*.*systemctl --no-reload disable --now "
+                     r"inosync@\.service", scripts), scripts
+    assert re.search(r"postuninstall scriptlet.*\n(.*\n)*.*systemctl try-restart "
+                     r"'inosync@\*\.service'", scripts), scripts
+    requires = subprocess.run(["rpm", "-qp", "--requires", rpm], capture_output=True, text=True,
+                              check=True).stdout.split("\n")
+    for dependency in ("python3-systemd", "rsync", "openssh-clients"):
+        assert dependency in requires
+
+
+def test_deb_installs_files_and_no_instance_and_the_unit_verifies(
+        box: Box, packages: dict[str, Path]) -> None:
+    depends = subprocess.run(["dpkg-deb", "-f", str(packages["deb"]), "Depends"],
+                             capture_output=True, text=True, check=True).stdout
+    for dependency in ("python3-systemd", "rsync", "openssh-client"):
+        assert re.search(rf"(^|, ){dependency}(,|$| )", depends), depends
+    files = box.run(["dpkg", "-L", "inosync"]).stdout.split()
+    for expected in ("/lib/systemd/system/inosync@.service", "/usr/bin/inosync",
+                     "/usr/share/man/man8/inosync.8.gz", "/usr/share/man/man5/inosync.toml.5.gz",
+                     "/etc/inosync/example.toml.sample",
+                     "/usr/lib/inosync/vendor/inotify_simple.py"):
+        assert expected in files
+    conffiles = box.read("/var/lib/dpkg/info/inosync.conffiles") or ""
+    assert "/etc/inosync/example.toml.sample" in conffiles
+    # Debian 12 has no inotify_simple: the daemon can only be using the private copy.
+    assert box.run(["python3", "-c", "import inotify_simple"], check=False).returncode != 0
+    # Installing enables and starts nothing: the template has no instance of its own.
+    assert box.run(["systemctl", "list-units", "--all", "--no-legend", "inosync@*"]).stdout == ""
+    verify = box.run(["systemd-analyze", "verify", "--man=no", UNIT], check=False)
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+
+
+def test_enable_now_reaches_active_in_sync_with_owners_and_modes_mirrored(box: Box) -> None:
+    box.sh(SEED_TREE)
+    box.write("/etc/inosync/www.toml", WWW_TOML)
+    started = time.monotonic()
+    # Type=notify: this returns once the daemon sent READY=1, after the initial full sync.
+    box.run(["systemctl", "enable", "--now", "inosync@www"])
+    print(f"enable --now returned after {time.monotonic() - started:.2f}s")
+    state = show(box, UNIT, "ActiveState", "SubState", "UnitFileState", "StatusText")
+    assert (state["ActiveState"], state["SubState"], state["UnitFileState"]) == \
+        ("active", "running", "enabled")
+    wait_status(box, UNIT, r"^in sync")
+    mirrored = wait_mirrored(box, "/srv/www", "/srv/mirror", timeout=5)
+    assert "shared d 0:1234 2775" in mirrored
+    assert "private.key f 1234:1234 0" in mirrored
+    assert "docs/read me.txt f 1234:1234 644" in mirrored
+
+
+def test_hardening_is_in_force_on_the_working_daemon(box: Box) -> None:
+    props = show(box, UNIT, "MainPID", "ProtectSystem", "PrivateTmp", "PrivateDevices",
+                 "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules",
+                 "ProtectKernelLogs", "ProtectControlGroups", "RestrictAddressFamilies",
+                 "RestrictNamespaces", "LockPersonality", "MemoryDenyWriteExecute",
+                 "SystemCallArchitectures", "RuntimeDirectory", "WatchdogUSec",
+                 "NotifyAccess", "RestartPreventExitStatus")
+    pid = props.pop("MainPID")
+    assert props == {
+        "ProtectSystem": "full", "PrivateTmp": "yes", "PrivateDevices": "yes",
+        "NoNewPrivileges": "yes", "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes",
+        "ProtectControlGroups": "yes", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+        "RestrictNamespaces": "yes", "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
+        "RuntimeDirectory": "inosync/www", "WatchdogUSec": "30s", "NotifyAccess": "main",
+        "RestartPreventExitStatus": "78"}
+    status = box.read(f"/proc/{pid}/status") or ""
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
+    assert re.search(r"^Seccomp:\s+2$", status, re.M)
+    # CAP_CHOWN | CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH | CAP_FOWNER | CAP_FSETID
+    assert re.search(r"^CapBnd:\s+000000000000001f$", status, re.M), status
+    read_only = {fields[4] for fields in map(str.split, (box.read(f"/proc/{pid}/mountinfo")
+                                                          or "").splitlines())
+                 if "ro" in fields[5].split(",")}
+    assert {"/usr", "/etc"} <= read_only, f"ProtectSystem=full: read-only mounts {read_only}"
+    security = box.run(["systemd-analyze", "security", "--no-pager", UNIT]).stdout
+    (ARTIFACTS / "security.txt").write_text(security)
+    score = re.search(r"Overall exposure level for \S+: ([\d.]+)", security)
+    assert score, security[-500:]
+    print(f"systemd-analyze security: {score.group(0)}")
+    assert float(score.group(1)) <= 3.0, "the unit lost some of its hardening"
+
+
+def test_files_written_renamed_and_deleted_under_wpath_reach_the_local_target(box: Box) -> None:
+    box.sh("""
+        echo new > /srv/www/new.html
+        mkdir -p /srv/www/blog/2025 && echo post > /srv/www/blog/2025/post.html
+        mv /srv/www/index.html /srv/www/home.html
+        rm '/srv/www/docs/read me.txt'
+    """)
+    mirrored = wait_mirrored(box, "/srv/www", "/srv/mirror")
+    assert "blog/2025/post.html f" in mirrored and "index.html" not in mirrored
+    text = wait_status(box, UNIT, r"^in sync")
+    status = box.run(["systemctl", "status", "--no-pager", "--lines=12", UNIT]).stdout
+    (ARTIFACTS / "status.txt").write_text(status)
+    print(status)
+    assert f'Status: "{text}"' in status
+
+
+def test_journal_has_each_sync_with_inosync_fields(box: Box) -> None:
+    def batch_syncs() -> list[dict[str, str]]:
+        entries = [e for e in journal(box, UNIT) if "INOSYNC_NODE" in e]
+        assert any(e.get("INOSYNC_PATHS") not in (None, "all") for e in entries), entries
+        return entries
+
+    entries = wait_for(batch_syncs, 10, "a journal entry for a batch sync")
+    (ARTIFACTS / "journal-sync.json").write_text(json.dumps(entries[-1], indent=1))
+    for entry in entries:
+        assert entry["SYSLOG_IDENTIFIER"] == "inosync"
+        assert entry["INOSYNC_NODE"] == "local:/srv/mirror"
+        assert entry["INOSYNC_RSYNC_EXIT"] == "0"
+        assert entry["INOSYNC_PATHS"] == "all" or int(entry["INOSYNC_PATHS"]) >= 1
+        assert int(entry["INOSYNC_DURATION_MS"]) >= 0
+        assert int(entry["INOSYNC_BYTES"]) > 0
+    print({k: v for k, v in entries[-1].items() if k.startswith(("INOSYNC_", "SYSLOG_", "MESS"))})
+
+
+def test_ssh_node_syncs_over_loopback_with_its_control_socket(box: Box) -> None:
+    box.sh("""
+        systemctl start ssh
+        ssh-keygen -q -t ed25519 -N '' -f /etc/inosync/id_test
+        install -d -m 0700 /root/.ssh
+        cat /etc/inosync/id_test.pub >> /root/.ssh/authorized_keys
+        ssh-keyscan -t ed25519 127.0.0.1 > /root/.ssh/known_hosts 2>/dev/null
+    """)
+    box.write("/etc/inosync/remote.toml", """\
+wpath = "/srv/www"
+rpath = "/srv/via-ssh"
+rnodes = ["root@127.0.0.1:"]
+rsh = "ssh -i /etc/inosync/id_test"
+""")
+    box.run(["systemctl", "start", "inosync@remote"])
+    wait_status(box, "inosync@remote.service", r"^in sync")
+    wait_mirrored(box, "/srv/www", "/srv/via-ssh")
+    sockets = box.run(["find", "/run/inosync/remote", "-type", "s"]).stdout
+    assert sockets.strip(), "no ssh control socket in the RuntimeDirectory"
+    box.sh("echo both > /srv/www/both.txt")
+    wait_mirrored(box, "/srv/www", "/srv/via-ssh")
+    wait_mirrored(box, "/srv/www", "/srv/mirror")
+    box.run(["systemctl", "stop", "inosync@remote"])
+    assert box.run(["test", "-e", "/run/inosync/remote"], check=False).returncode != 0
+
+
+def test_reload_with_a_broken_config_keeps_running_on_the_old_one(box: Box) -> None:
+    pid = show(box, UNIT, "MainPID")["MainPID"]
+    box.write("/etc/inosync/www.toml", WWW_TOML.replace('rnodes = [""]', 'rnodes = ["mirror2"]'))
+    box.run(["systemctl", "reload", "inosync@www"])
+    # reload returns once SIGHUP is sent; the daemon says how it went in STATUS=.
+    text = wait_status(box, UNIT, "reload failed")
+    assert "www.toml" in text or "mirror2" in text
+    state = show(box, UNIT, "ActiveState", "SubState", "MainPID")
+    assert state == {"ActiveState": "active", "SubState": "running", "MainPID": pid}
+    messages = [e["MESSAGE"] for e in journal(box, UNIT, "-p", "err")]
+    assert any("mirror2" in m for m in messages), messages
+    box.sh("echo still > /srv/www/still-synced.txt")
+    wait_mirrored(box, "/srv/www", "/srv/mirror")
+
+
+def test_reload_with_a_fixed_config_applies_new_excludes(box: Box) -> None:
+    pid = show(box, UNIT, "MainPID")["MainPID"]
+    box.write("/etc/inosync/www.toml", WWW_TOML + 'rexcludes = ["*.tmp"]\n')
+    box.run(["systemctl", "reload", "inosync@www"])
+
+    def reloaded() -> bool:
+        text = show(box, UNIT, "StatusText")["StatusText"]
+        assert text.startswith("in sync") and "reload failed" not in text, text
+        return True
+
+    wait_for(reloaded, 20, "the fixed config to be applied")
+    box.sh("echo scratch > /srv/www/scratch.tmp; echo kept > /srv/www/kept.txt")
+    wait_for(lambda: box.read("/srv/mirror/kept.txt") == "kept\n", 20, "kept.txt on the node")
+    wait_status(box, UNIT, r"^in sync")
+    assert box.read("/srv/mirror/scratch.tmp") is None, "an excluded file was sent"
+    assert show(box, UNIT, "MainPID")["MainPID"] == pid
+    box.run(["rm", "/srv/www/scratch.tmp"])  # so that later trees compare equal
+
+
+def test_config_error_exits_78_without_a_restart_loop(box: Box) -> None:
+    box.write("/etc/inosync/bad.toml", 'wpath = "srv/www"\nrpath = "/srv/x"\nrnodes = [""]\n')
+    start = box.run(["systemctl", "start", "inosync@bad"], check=False)
+    assert start.returncode != 0
+    state = show(box, "inosync@bad.service", "ActiveState", "SubState", "Result",
+                 "ExecMainStatus", "NRestarts")
+    # With a restart scheduled SubState would be "auto-restart" now.
+    assert state == {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code",
+                     "ExecMainStatus": "78", "NRestarts": "0"}
+    messages = [e["MESSAGE"] for e in journal(box, "inosync@bad.service")]
+    assert any("wpath" in m and "relative" in m for m in messages), messages
+    # No config file: ConditionPathExists skips the instance quietly.
+    box.run(["systemctl", "start", "inosync@absent"])
+    assert show(box, "inosync@absent.service", "ActiveState", "ConditionResult") == \
+        {"ActiveState": "inactive", "ConditionResult": "no"}
+
+
+def test_watchdog_kills_a_frozen_daemon_and_systemd_restarts_it(box: Box) -> None:
+    dropin = "/etc/systemd/system/inosync@www.service.d/watchdog.conf"
+    box.write(dropin, "[Service]\nWatchdogSec=3s\n")
+    box.run(["systemctl", "daemon-reload"])
+    box.run(["systemctl", "restart", "inosync@www"])
+    try:
+        state = show(box, UNIT, "MainPID", "NRestarts", "WatchdogUSec")
+        assert state["WatchdogUSec"] == "3s"
+        pid = state["MainPID"]
+        # An idle daemon must keep pinging: it survives two watchdog intervals.
+        deadline = time.monotonic() + 7
+        while time.monotonic() < deadline:
+            assert show(box, UNIT, "MainPID", "ActiveState") == \
+                {"MainPID": pid, "ActiveState": "active"}, "killed while it was not frozen"
+            time.sleep(0.5)
+        box.run(["kill", "-STOP", pid])
+
+        def restarted() -> dict[str, str] | None:
+            now = show(box, UNIT, "MainPID", "NRestarts", "ActiveState")
+            assert int(now["NRestarts"]) > int(state["NRestarts"]), now
+            assert now["ActiveState"] == "active" and now["MainPID"] not in ("0", pid), now
+            return now
+
+        wait_for(restarted, 20, "the watchdog to kill the frozen daemon and a restart")
+        messages = [e["MESSAGE"] for e in journal(box, UNIT)]
+        assert any("Watchdog timeout" in m for m in messages)
+        wait_status(box, UNIT, r"^in sync")
+        box.sh("echo after > /srv/www/after-watchdog.txt")
+        wait_mirrored(box, "/srv/www", "/srv/mirror")
+    finally:
+        box.run(["rm", "-f", dropin])
+        box.run(["systemctl", "daemon-reload"])
+        box.run(["systemctl", "restart", "inosync@www"])
+
+
+def test_stop_drains_and_exits_cleanly(box: Box) -> None:
+    box.sh("for i in $(seq 200); do echo $i > /srv/www/burst-$i.txt; done")
+    started = time.monotonic()
+    box.run(["systemctl", "stop", "inosync@www"])
+    elapsed = time.monotonic() - started
+    state = show(box, UNIT, "ActiveState", "Result", "ExecMainCode", "ExecMainStatus")
+    assert state == {"ActiveState": "inactive", "Result": "success", "ExecMainCode": "1",
+                     "ExecMainStatus": "0"}, state
+    assert elapsed < 10, f"stop took {elapsed:.1f}s"
+    # Started again, it catches up on whatever the stop left behind.
+    box.run(["systemctl", "start", "inosync@www"])
+    wait_mirrored(box, "/srv/www", "/srv/mirror")
