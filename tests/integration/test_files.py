@@ -35,6 +35,16 @@ def test_file_create_modify_truncate_chmod_delete(mirror) -> None:
     assert not (m.dst / "lone.txt").exists()
 
 
+def test_same_size_rewrites_within_one_second_are_mirrored(mirror) -> None:
+    """rsync's quick check (size + whole-second mtime) must not hide a change inotify saw."""
+    m = mirror()
+    m.start()
+    f = m.src / "same-size.txt"
+    for i in range(6):
+        write(f, b"version %d" % i)
+        m.converge(what=f"rewrite #{i} with the same size")
+
+
 def test_appends_to_a_file_held_open_are_mirrored(mirror) -> None:
     """A log held open produces IN_MODIFY only, never IN_CLOSE_WRITE."""
     m = mirror()
