@@ -92,18 +92,21 @@ def rootfs_tarball(log: Callable[[str], None] = print) -> Path:
         if tarball.exists():
             return tarball
         partial = directory / f"partial-{os.getpid()}.tar.zst"
+        hook = directory / f"prepare-{os.getpid()}.sh"
+        hook.write_text("#!/bin/sh\n" + PREPARE_ROOT)
+        hook.chmod(0o755)
         log(f"building {tarball} with mmdebstrap (once)")
         started = time.monotonic()
         try:
             subprocess.run(
                 ["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet",
-                 "--include=" + ",".join(ROOTFS_PACKAGES),
-                 "--customize-hook=" + PREPARE_ROOT,
+                 "--include=" + ",".join(ROOTFS_PACKAGES), f"--customize-hook={hook}",
                  SUITE, str(partial)],
                 check=True, timeout=600, stdin=subprocess.DEVNULL)
             partial.rename(tarball)
         finally:
             partial.unlink(missing_ok=True)
+            hook.unlink(missing_ok=True)
         log(f"rootfs built in {time.monotonic() - started:.0f}s")
         # Old keys are of no further use.
         for old in directory.glob(f"rootfs-{SUITE}-*.tar.zst"):

@@ -19,6 +19,9 @@ Which check shows that the service works under each hardening option of the unit
   CapabilityBoundingSet       owners, a setgid directory and a mode-000 file of another
                               user are mirrored exactly (test_enable_now...)
   RuntimeDirectory            the ssh control socket in /run/inosync/remote
+The non-root drop-in documented in packaging/README-systemd.md (User=, Group=,
+ProtectSystem=strict, ReadWritePaths=, ProtectHome=read-only) is run verbatim by
+test_non_root_instance...
 """
 
 from __future__ import annotations
@@ -369,6 +372,11 @@ def test_reload_with_a_fixed_config_applies_new_excludes(box: Box) -> None:
 
 def test_config_error_exits_78_without_a_restart_loop(box: Box) -> None:
     box.write("/etc/inosync/bad.toml", 'wpath = "srv/www"\nrpath = "/srv/x"\nrnodes = [""]\n')
+    # What the man page tells a sysadmin to run first.
+    assert box.run(["inosync", "check", "-c", "/etc/inosync/bad.toml"],
+                   check=False).returncode == 78
+    assert box.run(["inosync", "check", "-c", "/etc/inosync/www.toml"],
+                   check=False).returncode == 0
     start = box.run(["systemctl", "start", "inosync@bad"], check=False)
     assert start.returncode != 0
     state = show(box, "inosync@bad.service", "ActiveState", "SubState", "Result",
@@ -382,6 +390,52 @@ def test_config_error_exits_78_without_a_restart_loop(box: Box) -> None:
     box.run(["systemctl", "start", "inosync@absent"])
     assert show(box, "inosync@absent.service", "ActiveState", "ConditionResult") == \
         {"ActiveState": "inactive", "ConditionResult": "no"}
+
+
+def _readme_block(marker: str) -> str:
+    """The fenced block after `<!-- MARKER ...` in packaging/README-systemd.md."""
+    text = (REPO / "packaging" / "README-systemd.md").read_text()
+    match = re.search(rf"<!-- {re.escape(marker)}.*?-->\n```\w*\n(.*?)```", text, re.S)
+    assert match, f"no '{marker}' block in packaging/README-systemd.md"
+    return match.group(1)
+
+
+def test_non_root_instance_runs_with_the_documented_drop_in(box: Box) -> None:
+    config = _readme_block("non-root config")
+    dropin = _readme_block("non-root drop-in")
+    box.sh("""
+        useradd --system --home-dir /var/lib/inosync --create-home \\
+            --shell /usr/sbin/nologin inosync
+        install -d -o inosync -g inosync /srv/public-mirror
+        mkdir -p /srv/public/css
+        echo hello > /srv/public/index.html
+        echo 'body {}' > /srv/public/css/site.css
+    """)
+    box.write("/etc/inosync/public.toml", config)
+    box.write("/etc/systemd/system/inosync@public.service.d/user.conf", dropin)
+    box.run(["systemctl", "daemon-reload"])
+    box.run(["systemctl", "enable", "--now", "inosync@public"])
+    unit = "inosync@public.service"
+    wait_status(box, unit, r"^in sync")
+    state = show(box, unit, "MainPID", "User", "ProtectSystem", "ReadWritePaths")
+    assert (state["User"], state["ProtectSystem"], state["ReadWritePaths"]) == \
+        ("inosync", "strict", "/srv/public-mirror")
+    uid = box.run(["id", "-u", "inosync"]).stdout.strip()
+    status = box.read(f"/proc/{state['MainPID']}/status") or ""
+    assert re.search(rf"^Uid:\s+{uid}\s", status, re.M), status
+    box.sh("echo more > /srv/public/more.html")
+
+    def copied() -> bool:
+        names = box.run(["find", "/srv/public-mirror", "-type", "f", "-user", "inosync"]).stdout
+        assert sorted(names.split()) == ["/srv/public-mirror/css/site.css",
+                                         "/srv/public-mirror/index.html",
+                                         "/srv/public-mirror/more.html"], names
+        return True
+
+    wait_for(copied, 20, "the non-root instance to mirror /srv/public")
+    wait_status(box, unit, r"^in sync")
+    box.run(["systemctl", "disable", "--now", "inosync@public"])
+    assert show(box, unit, "Result")["Result"] == "success"
 
 
 def test_watchdog_kills_a_frozen_daemon_and_systemd_restarts_it(box: Box) -> None:
