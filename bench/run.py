@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -27,7 +28,7 @@ from meters import CpuMeter  # noqa: E402
 from report import machine, markdown, write_json  # noqa: E402
 from sshd import LoopbackSshd  # noqa: E402
 from tools import TOOLS, Node  # noqa: E402
-from workloads import FULL, QUICK, WORKLOADS  # noqa: E402
+from workloads import FULL, QUICK, WORKLOADS, Sizes  # noqa: E402
 
 
 def _csv(value: str, allowed: list[str], what: str) -> list[str]:
@@ -50,10 +51,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="comma-separated tools (default: all; quick: inosync,lsyncd1)")
     p.add_argument("--nodes", type=lambda v: _csv(v, ["local", "ssh"], "node"),
                    default=["local", "ssh"], help="local,ssh (default both)")
+    p.add_argument("--size", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one size, e.g. --size startup_files=100000 (see workloads.Sizes)")
     p.add_argument("--no-floor", action="store_true", help="skip the plain-rsync floor runs")
     p.add_argument("--tmp", type=Path, default=None,
-                   help="where the trees go (default: a new dir under $TMPDIR)")
+                   help="where the trees go (default: /dev/shm when it is a tmpfs with room, "
+                        "so the disk's write-back does not drown the tools' differences; "
+                        "else $TMPDIR)")
     return p.parse_args(argv)
+
+
+def override_sizes(sizes: Sizes, items: list[str]) -> Sizes:
+    """Apply FIELD=VALUE overrides, typed like the field they replace."""
+    changes: dict[str, float | int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in sizes.__dataclass_fields__:
+            raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{', '.join(sizes.__dataclass_fields__)}")
+        current = getattr(sizes, key)
+        changes[key] = type(current)(float(value)) if isinstance(current, int) else float(value)
+    return dataclasses.replace(sizes, **changes)
 
 
 def check_prerequisites(tools: list[str]) -> str | None:
@@ -70,13 +88,18 @@ def check_prerequisites(tools: list[str]) -> str | None:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    try:
+        sizes = override_sizes(sizes, args.size)
+    except ValueError as exc:
+        print(f"--size: {exc}", file=sys.stderr)
+        return 2
     tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
     workloads = args.only or list(WORKLOADS)
     problem = check_prerequisites(tools)
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    base = Path(tempfile.mkdtemp(prefix="inosync-bench-", dir=args.tmp))
+    base = Path(tempfile.mkdtemp(prefix="inosync-bench-", dir=args.tmp or default_tmp()))
     results: list[RunResult] = []
     started = time.time()
     try:
@@ -114,6 +137,7 @@ def main(argv: list[str]) -> int:
         "workloads": workloads,
         "machine": machine(),
         "cpu_method": _cpu_method(),
+        "trees_on": f"{base.parent} ({fs_type(base.parent)})",
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),
     }
@@ -127,6 +151,26 @@ def main(argv: list[str]) -> int:
         for line in r.log_tail:
             print(f"    | {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def fs_type(path: Path) -> str:
+    """The type of the filesystem holding path (longest matching mount point)."""
+    best, kind = "", "?"
+    resolved = str(path.resolve())
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            mnt = fields[1]
+            if (resolved == mnt or resolved.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, kind = mnt, fields[2]
+    return kind
+
+
+def default_tmp() -> str | None:
+    shm = Path("/dev/shm")
+    if shm.is_dir() and fs_type(shm) == "tmpfs" and shutil.disk_usage(shm).free > 4 * 2**30:
+        return str(shm)
+    return None
 
 
 def _cpu_method() -> str:

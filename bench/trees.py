@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 Entry = tuple[str, int, int, str]  # (type, mode, size, content digest or link target)
@@ -115,30 +115,41 @@ def diff(src: dict[str, Entry], dst: dict[str, Entry], limit: int = 5) -> list[s
     return problems
 
 
-@dataclass
 class Probe:
-    """Paths that must exist with a size, and paths that must be gone, on the destination."""
+    """Paths that must exist with a size, and paths that must be gone, on the destination.
 
-    present: dict[str, int] = field(default_factory=dict)
-    absent: list[str] = field(default_factory=list)
+    Polling must stay cheap while a daemon syncs 100,000 files next to it: a poller that
+    lstat()s every missing path each round would take a core and fight the daemon's rsync for
+    directory locks. So the paths are kept in sorted order (roughly the order rsync makes them)
+    and each round advances a cursor past satisfied paths and stops at the first unsatisfied
+    one: every path costs one successful check in total, plus one failed check per round.
+    """
 
-    def prune(self, dst: Path, budget: float) -> bool:
-        """Drop satisfied items (for at most `budget` seconds); True when nothing is left."""
-        stop = time.monotonic() + budget
-        for rel in list(self.present):
+    def __init__(self, present: dict[str, int] | None = None,
+                 absent: list[str] | None = None) -> None:
+        self._present = sorted((present or {}).items())
+        self._absent = sorted(absent or [])
+        self._p = 0  # cursor into _present
+        self._a = 0  # cursor into _absent
+
+    def remaining(self) -> tuple[list[str], list[str]]:
+        """(paths still missing, paths still there) as of the last round; for error messages."""
+        return [rel for rel, _ in self._present[self._p:]], self._absent[self._a:]
+
+    def prune(self, dst: Path) -> bool:
+        """Advance past satisfied paths; True when every path is satisfied."""
+        present, absent = self._present, self._absent
+        while self._p < len(present):
+            rel, size = present[self._p]
             try:
-                if os.lstat(dst / rel).st_size == self.present[rel]:
-                    del self.present[rel]
+                if os.lstat(dst / rel).st_size != size:
+                    break
             except OSError:
-                pass
-            if time.monotonic() > stop:
-                return False
-        keep: list[str] = []
-        for rel in self.absent:
-            if os.path.lexists(dst / rel):
-                keep.append(rel)
-        self.absent = keep
-        return not self.present and not self.absent
+                break
+            self._p += 1
+        while self._a < len(absent) and not os.path.lexists(dst / absent[self._a]):
+            self._a += 1
+        return self._p == len(present) and self._a == len(absent)
 
 
 @dataclass
@@ -152,13 +163,14 @@ class Convergence:
 def wait_converged(src: Path, dst: Path, probe: Probe, deadline: float,
                    poll: float = 0.002) -> Convergence:
     """Poll the probe, then confirm with a whole-tree comparison; give up at `deadline`."""
-    while not probe.prune(dst, budget=0.05):
+    while not probe.prune(dst):
         if time.monotonic() > deadline:
+            missing, still_there = probe.remaining()
             return Convergence(False, time.monotonic(), 0.0,
-                               [f"probe: {len(probe.present)} paths missing, "
-                                f"{len(probe.absent)} not deleted"]
-                               + [f"missing {p}" for p in list(probe.present)[:3]]
-                               + [f"not deleted {p}" for p in probe.absent[:3]])
+                               [f"probe: {len(missing)} paths missing, "
+                                f"{len(still_there)} not deleted"]
+                               + [f"missing {p}" for p in missing[:3]]
+                               + [f"not deleted {p}" for p in still_there[:3]])
         time.sleep(poll)
     seen = time.monotonic()
     first = True
