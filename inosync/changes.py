@@ -197,7 +197,15 @@ class Pending:
             return
         moved = self.dirty.take_below(move.src)
         stale = [path for path in in_flight if is_under(path, move.src)]
-        self.moves.append(move)
+        last = self.moves[-1] if self.moves else None
+        if last is not None and last.dst == move.src and last.is_dir == move.is_dir \
+                and not is_under(move.dst, last.src) and not is_under(last.src, move.dst):
+            # a -> b then b -> c is a -> c; b may have held something the first rename
+            # replaced on the source, so b is re-checked (deleted there unless recreated).
+            self.moves[-1] = Move(last.src, move.dst, move.is_dir)
+            self.dirty.add(move.src)
+        else:
+            self.moves.append(move)
         for path in moved + stale:
             self.dirty.add(rebase(path, move.src, move.dst))
 

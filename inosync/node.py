@@ -84,17 +84,20 @@ class NodeRunner:
                                               self.source_entries()), dry_run)
             return
         moves, dirty = self.pending.take()
-        # Every move's destination is re-checked by rsync after the replay: when the
-        # rename worked this sends no data (sizes and times match), when it did not it
-        # sends the files. Either way the node ends up right.
+        # A failed rename is turned into "delete src, send dst". When excludes could mean
+        # something else at the new place (patterns with a '/'), or for rsync daemons,
+        # every destination is re-checked too: no data moves when the rename worked.
         self.batch_moves = moves
-        self.batch_paths = dirty + [move.dst for move in moves]
+        self.batch_paths = dirty
+        if moves and (self.node.kind == "daemon" or needs_move_check(self.cfg.rexcludes)):
+            self.batch_paths = dirty + [move.dst for move in moves]
         if moves and self.node.kind == "ssh":
             self._run("moves", rsync.remote_moves(self.cfg, self.node, self.control_path,
                                                   moves), dry_run)
             return
         if moves and self.node.kind == "local":
-            self.batch_paths += [m.src for m in self._rename_locally(moves, dry_run)]
+            for move in self._rename_locally(moves, dry_run):
+                self.batch_paths += [move.src, move.dst]
         elif moves:  # an rsync daemon cannot rename: rebuild from the old copy, then delete it
             self.batch_paths += [move.src for move in moves]
             if len(moves) <= MAX_LINKED_MOVES:
@@ -136,6 +139,7 @@ class NodeRunner:
                 log.info("dry run: would rename %r to %r", src, dst)
                 continue
             try:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
                 os.rename(src, dst)
             except OSError as error:
                 log.debug("%s: rename %r -> %r failed (%s); resending", self.node.name,
@@ -144,6 +148,10 @@ class NodeRunner:
         return failed
 
     def _start_sync(self, dry_run: bool) -> None:
+        if not self.batch_paths:  # only renames, and all of them worked
+            self.phase = "sync"
+            self._succeeded(0, b"", 0.0)
+            return
         self._run("sync", rsync.batch_sync(self.cfg, self.node, self.control_path,
                                            self.batch_paths), dry_run)
 
@@ -191,7 +199,9 @@ class NodeRunner:
             failed = rsync.failed_moves(stdout)
             if code != 0:  # the script did not run through: assume none of them moved
                 failed = set(range(len(self.batch_moves)))
-            self.batch_paths += [m.src for i, m in enumerate(self.batch_moves) if i in failed]
+            for index, move in enumerate(self.batch_moves):
+                if index in failed:
+                    self.batch_paths += [move.src, move.dst]
             log.debug("%s: replayed %d of %d moves", self.node.name,
                       len(self.batch_moves) - len(failed), len(self.batch_moves))
             self._start_sync(dry_run)
@@ -211,8 +221,10 @@ class NodeRunner:
         if self.state in ("retrying", "guard") and self.failures:
             log.warning("%s: back in sync after %d failed attempts", self.node.name,
                         self.failures)
-        log.info("%s: %s in %d ms, %s bytes sent", self.node.name,
-                 "full sync done" if full else f"synced {count} paths",
+        what = "full sync done" if full else f"synced {count} paths"
+        if self.batch_moves:
+            what += f" after replaying {len(self.batch_moves)} renames"
+        log.info("%s: %s in %d ms, %s bytes sent", self.node.name, what,
                  seconds * 1000, sent if sent is not None else "?",
                  extra={"INOSYNC_NODE": self.node.name, "INOSYNC_PATHS": "all" if full
                         else count, "INOSYNC_RSYNC_EXIT": code,
@@ -316,6 +328,11 @@ class NodeRunner:
         if self.state == "starting":
             return f"{self.node.name} starting"
         return f"{self.node.name} ok"
+
+
+def needs_move_check(patterns: tuple[str, ...]) -> bool:
+    """Could a pattern match differently after a rename (one with an inner '/' or '**')?"""
+    return any("/" in p.rstrip("/") or "**" in p for p in patterns)
 
 
 def _clock(wall_time: float) -> str:

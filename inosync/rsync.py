@@ -85,7 +85,10 @@ def ssh_argv(cfg: Config, control_path: str | None) -> tuple[str, ...]:
 
 
 def _common(cfg: Config, node: Node, control_path: str | None) -> list[str]:
-    argv = [cfg.rsync, "-a", "--force", f"--timeout={IO_TIMEOUT_SECONDS}", "--info=stats1"]
+    # --modify-window=-1: compare mtimes to the nanosecond, so a file replaced by another of
+    # the same size within the same second is not taken for unchanged.
+    argv = [cfg.rsync, "-a", "--force", "--modify-window=-1", f"--timeout={IO_TIMEOUT_SECONDS}",
+            "--info=stats1"]
     if cfg.rspeed:
         argv.append(f"--bwlimit={cfg.rspeed}")
     if node.kind == "ssh":
@@ -163,7 +166,7 @@ def linked_move(cfg: Config, node: Node, move: Move, excluded: Sequence[str]) ->
         dest = node.dest.rstrip("/") + "/" + (dst_parent + "/" if dst_parent else "")
         options = ["--fuzzy", "--fuzzy", f"--copy-dest={link_dir}", "--no-whole-file"]
     argv = _common(cfg, node, None) + options + [
-        "--exclude-from=-", "--from0", "--", source, dest]
+        "--mkpath", "--exclude-from=-", "--from0", "--", source, dest]
     return Command(tuple(argv), b"".join(literal_pattern(p) + b"\0" for p in excluded))
 
 
@@ -181,11 +184,14 @@ MOVE_FAILED_PREFIX = b"inosync-move-failed "
 def move_script(rpath: str, moves: Sequence[Move]) -> bytes:
     """A POSIX sh script that replays renames on a node and names the ones that failed.
 
-    A move fails when its source is missing on the node or mv refuses (e.g. a directory
-    onto a non-empty directory); the caller then re-syncs both ends instead.
+    Missing parents of the destination are created first (they exist on the source and
+    the batch that follows fixes their attributes). A move fails when its source is
+    missing on the node or mv refuses (e.g. a directory onto a non-empty directory); the
+    caller then re-syncs both ends instead.
     """
     lines = [b"cd -- " + sh_quote(os.fsencode(rpath)) + b" || exit 97",
-             b"m() { mv -fT -- \"$1\" \"$2\" 2>/dev/null || echo \"" + MOVE_FAILED_PREFIX
+             b"m() { case $2 in */*) mkdir -p -- \"${2%/*}\" 2>/dev/null;; esac",
+             b"  mv -fT -- \"$1\" \"$2\" 2>/dev/null || echo \"" + MOVE_FAILED_PREFIX
              + b"$3\"; }"]
     for index, move in enumerate(moves):
         src, dst = os.fsencode(move.src), os.fsencode(move.dst)

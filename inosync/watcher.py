@@ -33,6 +33,7 @@ WATCH_MASK = (F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB | F.MOVE
               | F.EXCL_UNLINK)
 CHANGE_MASK = F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB
 MOVE_PAIRING_SECONDS = 0.05  # an unpaired IN_MOVED_FROM after this is a move out
+REDISCOVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Watcher:
         self.path_of: dict[int, str] = {}
         self.wd_of: dict[str, int] = {}
         self._moved_from: dict[int, tuple[str, bool, float]] = {}
+        self._rediscovered: dict[str, tuple[str, float]] = {}  # old path -> (new path, when)
         self.entries = 0  # entries seen by the last full walk (for the delete guard)
         self.limit_error = ""
 
@@ -127,7 +129,10 @@ class Watcher:
             return False
         old = self.path_of.get(wd)
         if old is not None and old != relpath:
-            self.wd_of.pop(old, None)  # a reused wd or a path we missed a rename of
+            # The same directory under a new name: it was renamed into a place we were not
+            # watching yet (e.g. `mkdir -p new/dir && mv old new/dir/x`), so no IN_MOVED_TO.
+            self.wd_of.pop(old, None)
+            self._rediscovered[old] = (relpath, time.monotonic())
         self.path_of[wd] = relpath
         self.wd_of[relpath] = wd
         return True
@@ -171,7 +176,9 @@ class Watcher:
         """After an overflow: walk the whole tree again and fix the map."""
         self._moved_from.clear()
         self.entries = 0
-        return self._rewatch(ROOT)
+        count = self._rewatch(ROOT)
+        self._rediscovered.clear()  # the full sync that follows covers every rename
+        return count
 
     def _rewatch(self, top: str) -> int:
         """Watch what is below `top` now and drop watches of what is not there any more.
@@ -242,6 +249,26 @@ class Watcher:
             events = []
         for event in events:
             facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))
+        if self._rediscovered:
+            facts.extend(self._pair_rediscovered())
+        return facts
+
+    def _pair_rediscovered(self) -> list[Fact]:
+        """Pair an IN_MOVED_FROM of a directory with where a scan found it again.
+
+        The destination always lies in a directory that was just scanned and so is synced
+        recursively anyway: replaying the rename only spares the data.
+        """
+        facts: list[Fact] = []
+        for cookie, (path, is_dir, _) in list(self._moved_from.items()):
+            found = self._rediscovered.pop(path, None) if is_dir else None
+            if found is not None:
+                del self._moved_from[cookie]
+                facts.append(Moved(path, found[0], True))
+        now = time.monotonic()
+        for old, (_, seen) in list(self._rediscovered.items()):
+            if now - seen > REDISCOVERY_SECONDS:
+                del self._rediscovered[old]
         return facts
 
     def _translate(self, wd: int, mask: int, cookie: int, name: str) -> list[Fact]:

@@ -88,12 +88,14 @@ def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # ty
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("k")
     moves = [Move("a", "b", False), Move(odd, "plain", False), Move("missing", "x", False),
-             Move("dir", "full", True), Move("dir", "newdir", True)]
+             Move("dir", "full", True), Move("dir", "newdir", True),
+             Move("b", "new/parents/b", False)]
     script = rsync.move_script(str(tmp_path), moves)
     done = subprocess.run(["sh", "-s"], input=script, capture_output=True, check=True)
     assert rsync.failed_moves(done.stdout) == {2, 3}
-    assert sorted(os.listdir(tmp_path)) == ["b", "full", "newdir", "plain"]
+    assert sorted(os.listdir(tmp_path)) == ["full", "new", "newdir", "plain"]
     assert (tmp_path / "newdir" / "f").read_text() == "f"
+    assert (tmp_path / "new" / "parents" / "b").read_text() == "a"
 
 
 def test_linked_move_of_a_dir_uses_the_old_copy_as_link_dest() -> None:
