@@ -231,7 +231,7 @@ class Box:
         self._kill_leftovers()
         for cgroup in self.cgroups:
             _remove_cgroup(cgroup)
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _kill_leftovers(self) -> None:
         """Processes still in the box's cgroups after nspawn exited: only ones it started."""
