@@ -485,3 +485,19 @@ def test_stop_drains_and_exits_cleanly(box: Box) -> None:
     # Started again, it catches up on whatever the stop left behind.
     box.run(["systemctl", "start", "inosync@www"])
     wait_mirrored(box, "/srv/www", "/srv/mirror")
+
+
+def test_package_upgrade_restarts_instances_and_removal_stops_them(box: Box) -> None:
+    before = show(box, UNIT, "MainPID", "ActiveState")
+    assert before["ActiveState"] == "active"
+    # Installing over the installed version runs "postinst configure OLD": an upgrade.
+    box.run(["dpkg", "-i", "/tmp/inosync.deb"], timeout=120)
+    after = show(box, UNIT, "MainPID", "ActiveState", "UnitFileState")
+    assert after["MainPID"] not in ("0", before["MainPID"]), "not restarted on upgrade"
+    assert (after["ActiveState"], after["UnitFileState"]) == ("active", "enabled")
+    wait_status(box, UNIT, r"^in sync")
+    box.run(["apt-get", "remove", "-y", "-q", "inosync"], timeout=120)
+    assert show(box, UNIT, "ActiveState")["ActiveState"] == "inactive"
+    assert box.run(["pgrep", "-f", "/usr/bin/inosync"], check=False).returncode == 1
+    # The admin's config stays; only purge would take the package's own conffile.
+    assert box.read("/etc/inosync/www.toml") is not None
