@@ -192,6 +192,9 @@ def _measure_change(daemon: Daemon, workload: Workload, node: Node, timeout: flo
         switches = proc_status(daemon.proc.pid).get("ctxt_switches", 0) - switches0
         result.extras["wakeups_per_s"] = switches / elapsed
         result.extras["idle_s"] = elapsed
+        if daemon.notify is not None:
+            result.extras["watchdog_pings"] = daemon.notify.count(
+                "WATCHDOG", outcome.started, outcome.ended)
     conv = wait_converged(daemon.src, daemon.dst, outcome.probe, outcome.ended + timeout)
     if daemon.notify is not None:
         t = daemon.wait_in_sync_status(outcome.ended, min(time.monotonic() + 2, conv.at + 2))

@@ -45,7 +45,9 @@ def _notes(r: RunResult) -> str:
     if "VmHWM_MiB" in e:
         parts.append(f"RSS {e['VmRSS_MiB']:.1f} MiB (peak {e['VmHWM_MiB']:.1f})")
     if "wakeups_per_s" in e:
-        parts.append(f"idle {e['idle_s']:.0f} s: {e['wakeups_per_s']:.2f} wake-ups/s")
+        pings = (f", {e['watchdog_pings']:.0f} watchdog pings (WatchdogSec=10)"
+                 if "watchdog_pings" in e else "")
+        parts.append(f"idle {e['idle_s']:.0f} s: {e['wakeups_per_s']:.2f} wake-ups/s{pings}")
     if not r.ok:
         parts.append("**FAILED**: " + (r.error[:160] or "?"))
     return "; ".join(parts)

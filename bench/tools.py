@@ -23,6 +23,7 @@ from meters import CpuMeter, SpawnCounter
 from sshd import SshEndpoint
 
 REPO = Path(__file__).resolve().parent.parent
+WATCHDOG_USEC = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,10 @@ class NotifySocket:
                     return None
                 self._cond.wait(min(remaining, 0.5))
 
+    def count(self, key: str, since: float, until: float) -> int:
+        with self._cond:
+            return sum(1 for t, k, _ in self.messages if k == key and since <= t <= until)
+
     def last_status(self) -> str:
         with self._cond:
             for _, key, value in reversed(self.messages):
@@ -228,6 +233,9 @@ class Daemon:
             argv = self._inosync_argv()
             self.notify = NotifySocket(self.workdir / "notify.sock")
             env["NOTIFY_SOCKET"] = str(self.notify.path)
+            # As under a unit with WatchdogSec=10: the idle row shows the pings it causes.
+            env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
+            env.pop("WATCHDOG_PID", None)
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(REPO), *filter(None, [env.get("PYTHONPATH")])])
             env["RUNTIME_DIRECTORY"] = str(self.workdir / "run")
