@@ -28,6 +28,7 @@ def test_random_operations_converge(mirror, tmp_path, request, pace, round_, nod
     mut = TreeMutator(m.src, tmp_path / "outside", rng)
     mut.run(40)  # an initial tree for the start-up sync
     m.start()
+    failure = None
     try:
         m.converge(what="initial tree")
         if pace == "burst":
@@ -36,7 +37,11 @@ def test_random_operations_converge(mirror, tmp_path, request, pace, round_, nod
             mut.run(200, pause=0.05, pause_chance=0.3)
         m.converge(timeout=45, what=f"after {len(mut.history)} random operations")
     except pytest.fail.Exception as e:
+        failure = str(e)
+    if failure is not None:
+        (tmp_path / "operations.txt").write_text("\n".join(mut.history) + "\n")
         recent = "\n  ".join(mut.history[-25:])
-        pytest.fail(f"INOSYNC_SEED={seed} ({node_kind}, {pace}): {e}\n"
+        pytest.fail(f"INOSYNC_SEED={seed} ({node_kind}, {pace}): {failure}\n"
+                    f"all operations: {tmp_path / 'operations.txt'}\n"
                     f"last operations:\n  {recent}", pytrace=False)
     print(f"INOSYNC_SEED={seed} {node_kind} {pace}: {len(mut.history)} operations converged")

@@ -167,3 +167,20 @@ def test_move_into_the_tree_creates_the_whole_subtree(mirror, tmp_path) -> None:
     os.rename(m.src / "arrived", outside / "gone")
     m.converge(what="move back out")
     shutil.rmtree(outside / "gone")
+
+
+def test_delete_inside_a_renamed_dir_then_rename_again(mirror, tmp_path) -> None:
+    """Found by the random test (seed 337314144): a delete below a dir between two renames."""
+    m = mirror()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(m.src / "a/x/y/gone", b"moved out")
+    write(m.src / "a/x/y/deleted", b"deleted")
+    write(m.src / "a/x/kept", b"kept")
+    m.start()
+    m.converge()
+    os.rename(m.src / "a", m.src / "b")
+    os.rename(m.src / "b/x/y/gone", outside / "gone")
+    os.unlink(m.src / "b/x/y/deleted")
+    os.rename(m.src / "b", m.src / "c")
+    m.converge(what="rename, deletes inside, rename again")

@@ -32,8 +32,9 @@ def test_queue_overflow_warns_and_resyncs_everything(mirror) -> None:
     m.converge()
     for i in range(3000):
         write(m.src / f"flood/d{i % 30}/f{i}", b"%d" % i)
-    for i in range(25):
-        os.unlink(m.src / f"pre/d{i % 7}/sub{i // 5}/f{i % 5}.dat")
+    for k in range(3):
+        for j in range(5):
+            os.unlink(m.src / f"pre/d{k}/sub{k}/f{j}.dat")
     d.wait_log(lambda log: "overflow" in log.lower(), m.node.timeout,
                "a warning about the inotify queue overflow")
     m.converge(timeout=60, what="convergence after a queue overflow")
@@ -81,16 +82,29 @@ def test_source_that_suddenly_looks_empty_never_wipes_the_node(mirror, tmp_path,
         argv = ["mount", "--bind", str(empty), str(m.src)]
     else:
         argv = ["mount", "-t", "tmpfs", "-o", "size=1m", "inosync-test", str(m.src)]
+    hidden = os.open(m.src, os.O_RDONLY | os.O_DIRECTORY)  # the real tree, under the mount
+    mark = len(d.log())
     subprocess.run(argv, check=True)
     try:
         assert os.listdir(m.src) == []
-        # A reload resyncs every node: against a source that looks empty it must refuse.
+        # Changes in the hidden tree (through an fd opened before) make syncs due ...
+        os.mkdir("new-under-the-mount", dir_fd=hidden)
+        fd = os.open("index.html", os.O_WRONLY | os.O_TRUNC, dir_fd=hidden)
+        os.write(fd, b"changed while hidden")
+        os.close(fd)
+        holds_for(lambda: snapshot(m.dst) == before, 2.0, "the node staying intact")
+        d.wait_log(lambda log: any(("ERROR" in ln or "WARNING" in ln) and str(m.src) in ln
+                                   for ln in log[mark:].splitlines()), 10,
+                   "a loud log line about the source")
+        # ... and a reload with a changed config resyncs every node: both must refuse.
+        m.write_config(log_level="info")
         d.reload()
         d.wait_ready(timeout=30, count=2)
         holds_for(lambda: snapshot(m.dst) == before, 3.0, "the node staying intact")
         d.assert_alive()
     finally:
         subprocess.run(["umount", str(m.src)], check=True)
+        os.close(hidden)
     assert snapshot(m.dst) == before
     write(m.src / "site/after-the-mount", b"the daemon carries on")
     write(m.src / "index.html", b"home, edited")
@@ -99,8 +113,8 @@ def test_source_that_suddenly_looks_empty_never_wipes_the_node(mirror, tmp_path,
 
 def test_startup_against_a_hidden_source_never_wipes_the_node(mirror, tmp_path) -> None:
     m = mirror()
-    make_tree(m.src, dirs=10, files_per_dir=10)
-    make_tree(m.dst, dirs=10, files_per_dir=10)
+    make_tree(m.src, dirs=10, files_per_dir=10, size=100)
+    make_tree(m.dst, dirs=10, files_per_dir=10, size=50)
     before = snapshot(m.dst)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -142,7 +156,7 @@ def test_daemon_never_dies_on_failing_nodes(mirror, sshd_factory, rsyncd, tmp_pa
     end = time.monotonic() + 5
     i = 0
     while time.monotonic() < end:
-        write(m.src / f"g{i % 10}", b"%d" % i)
+        write(m.src / f"g{i % 10}", b"x" * (i + 1))  # sizes differ: see the same-size test
         i += 1
         m.converge(what="local node while the others keep failing")
     d.assert_alive()
