@@ -321,11 +321,10 @@ class Daemon:
         added = [self._make_node(node) for node in new.nodes if node not in known]
         for runner in added:
             log.info("reload: node %s added", runner.node.name)
-        if new != replace(old, dry_run=new.dry_run):
-            for runner in kept:
-                runner.cfg = new
-                runner.pending.mark_all()
-                runner.touched(now)
+        for runner in kept:  # a reload also verifies: every node gets a full sync
+            runner.cfg = new
+            runner.pending.mark_all()
+            runner.touched(now)
         self.nodes = kept + added
         log.info("reloaded %s", new.path)
         self.ready_sent = False
