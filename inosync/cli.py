@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
     try:
-        cfg = load(options.config)
+        # A missing wpath is not a config error here: it may be a mount that comes later,
+        # so the daemon exits 1 and systemd retries, instead of 78 (do not restart).
+        cfg = load(options.config, exists=lambda path: True)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
         return EXIT_CONFIG

@@ -243,7 +243,7 @@ def _inside(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def load(path: str) -> Config:
+def load(path: str, *, exists: Callable[[str], bool] = os.path.isdir) -> Config:
     """Read and validate a config file; every failure is a ConfigError."""
     try:
         with open(path, "rb") as handle:
@@ -256,4 +256,4 @@ def load(path: str) -> Config:
         raise ConfigError([f"{path}: is not UTF-8 text - save it as UTF-8"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{path}: is not valid TOML ({error}) - fix the syntax"]) from None
-    return validate(raw, path)
+    return validate(raw, path, exists=exists)

@@ -118,14 +118,15 @@ class Daemon:
 
     def run(self) -> int:
         self._install_signals()
+        if identity_of(self.cfg.wpath) is None:
+            log.error("%s: wpath: %s is missing or not a directory - create it, mount it "
+                      "(add RequiresMountsFor= to the unit) or fix the config",
+                      self.cfg.path, self.cfg.wpath)
+            return EXIT_FAILURE
         try:
             self._start_watching()
         except WatchLimitError as error:
             log.error("%s", error)
-            return EXIT_FAILURE
-        if self.identity is None:
-            log.error("%s: wpath is missing or not a directory - create it or fix the config",
-                      self.cfg.wpath)
             return EXIT_FAILURE
         self.nodes = [self._make_node(node) for node in self.cfg.nodes]
         self.notifier.status("initial sync running")
@@ -141,24 +142,35 @@ class Daemon:
         return EXIT_OK
 
     def _finished(self) -> bool:
+        """Stop once in-flight and pending work is done, or at the deadline, or at once
+        on a second signal. Nodes in backoff are not waited for."""
         if not self.stop_requested:
             return False
+        now = time.monotonic()
         if self.stop_deadline is None:
             self.notifier.stopping()
-            log.info("stopping: waiting up to %ds for %d running syncs", STOP_GRACE_SECONDS,
-                     sum(r.job is not None for r in self.nodes))
-            self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
-        busy = [r for r in self.nodes if r.job is not None]
-        if busy and self.stop_requested == 1 and time.monotonic() < self.stop_deadline:
+            log.info("stopping: finishing running and pending syncs for up to %ds",
+                     STOP_GRACE_SECONDS)
+            self.stop_deadline = now + STOP_GRACE_SECONDS
+        busy = [r for r in self.nodes if r.job is not None or self._drainable(r, now)]
+        if busy and self.stop_requested == 1 and now < self.stop_deadline:
             return False
-        for runner in busy:
-            log.warning("%s: abandoning a running sync to stop; it is redone at start-up",
-                        runner.node.name)
+        for runner in self.nodes:
+            if runner.job is not None:
+                log.warning("%s: abandoning a running sync to stop; the next start's full "
+                            "sync redoes it", runner.node.name)
+            elif runner.pending:
+                log.warning("%s: stopping with %d paths not yet on the node; the next "
+                            "start's full sync sends them", runner.node.name,
+                            len(runner.pending.dirty) + len(runner.pending.moves))
         return True
+
+    def _drainable(self, runner: NodeRunner, now: float) -> bool:
+        return bool(runner.pending) and runner.retry_at <= now and not self.paused_reason
 
     def _timeout(self, now: float) -> float | None:
         deadlines: list[float] = []
-        if not self.stop_requested and not self.paused_reason:
+        if not self.paused_reason:
             deadlines += [d for r in self.nodes if (d := r.deadline()) is not None]
         if self.watcher is not None and (d := self.watcher.next_deadline()) is not None:
             deadlines.append(d)
@@ -198,7 +210,7 @@ class Daemon:
             self._reload()
         if self.paused_reason and now >= self.next_source_poll:
             self._poll_source(now)
-        if not self.stop_requested and not self.paused_reason:
+        if not self.paused_reason and self.stop_requested <= 1:
             self._start_due(now)
         self._report()
 

@@ -100,7 +100,7 @@ def test_sigterm_sends_stopping_and_exits_zero(started: Daemon) -> None:
 
 def test_config_error_exits_78(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('wpath = "/nonexistent-dir"\nrpath = "/"\nrnodes = ["x"]\n')
+    cfg.write_text('wpath = "relative"\nrpath = "/"\nrnodes = ["x"]\n')
     done = run_inosync("-c", str(cfg))
     assert done.returncode == 78
     lines = done.stderr.strip().splitlines()
@@ -135,3 +135,28 @@ def _watches(fdinfo: Path) -> int:
         return fdinfo.read_text().count("inotify wd:")
     except OSError:
         return 0
+
+
+def test_missing_wpath_exits_1_so_systemd_retries(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "w.toml", wpath=str(tmp_path / "not-mounted-yet"),
+                       rpath=str(tmp_path / "dst"), rnodes=[""])
+    done = run_inosync("-c", str(cfg))
+    assert done.returncode == 1
+    assert "not-mounted-yet is missing" in done.stderr
+    checked = run_inosync("check", "-c", str(cfg))
+    assert checked.returncode == 78 and "is not an existing directory" in checked.stderr
+
+
+def test_stop_sends_what_is_pending_before_exiting(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        wait_for(lambda: "READY=1" in notes(daemon), 10, "READY=1")
+        for index in range(200):
+            (src / f"f{index}").write_text(str(index))
+        daemon.stop()
+    finally:
+        daemon.close()
+    assert sorted(os.listdir(dst)) == sorted(os.listdir(src))
