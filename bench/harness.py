@@ -131,7 +131,8 @@ def run_one(tool: ToolSpec, node: Node, workload: Workload, root: Path) -> RunRe
             finally:
                 if not daemon.alive() and not result.error:
                     result.ok = False
-                    result.error = f"daemon exited with {daemon.proc.returncode if daemon.proc else '?'}"
+                    code = daemon.proc.returncode if daemon.proc else "?"
+                    result.error = f"daemon exited with {code}"
                 if not result.ok and daemon.log is not None:
                     result.log_tail = daemon.log.tail()
     except Exception as exc:  # a broken run is a row with an error, not a crashed benchmark

@@ -20,6 +20,10 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _bytes(value: int | None) -> str:
     if value is None:
         return "-"
@@ -76,8 +80,8 @@ def markdown(results: list[RunResult]) -> str:
         tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
         lines.append(
             f"| {r.workload} | {r.node} | {tool} | {_num(r.converge_s)} | {_num(r.total_s)} "
-            f"| {_num(ratio)} | {_num(r.cpu_s)} | {r.rsync_procs if r.rsync_procs is not None else '-'} "
-            f"| {r.ssh_procs if r.ssh_procs is not None else '-'} | {_bytes(r.ssh_bytes)} "
+            f"| {_num(ratio)} | {_num(r.cpu_s)} | {_int(r.rsync_procs)} "
+            f"| {_int(r.ssh_procs)} | {_bytes(r.ssh_bytes)} "
             f"| {_notes(r)} |"
         )
     return "\n".join(lines)

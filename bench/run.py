@@ -71,7 +71,7 @@ def override_sizes(sizes: Sizes, items: list[str]) -> Sizes:
                              f"{', '.join(sizes.__dataclass_fields__)}")
         current = getattr(sizes, key)
         changes[key] = type(current)(float(value)) if isinstance(current, int) else float(value)
-    return dataclasses.replace(sizes, **changes)
+    return dataclasses.replace(sizes, **changes)  # type: ignore[arg-type]
 
 
 def check_prerequisites(tools: list[str]) -> str | None:
@@ -161,7 +161,8 @@ def fs_type(path: Path) -> str:
         for line in f:
             fields = line.split()
             mnt = fields[1]
-            if (resolved == mnt or resolved.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+            inside = resolved == mnt or resolved.startswith(mnt.rstrip("/") + "/")
+            if inside and len(mnt) > len(best):
                 best, kind = mnt, fields[2]
     return kind
 

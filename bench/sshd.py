@@ -113,7 +113,8 @@ class LoopbackSshd:
             capture_output=True, timeout=30,
         )
         if probe.stdout.strip() != b"ok":
-            raise RuntimeError(f"loopback sshd probe failed: {probe.stderr.decode(errors='replace')}")
+            why = probe.stderr.decode(errors="replace")
+            raise RuntimeError(f"loopback sshd probe failed: {why}")
         return endpoint
 
     def _start_sshd(self, host_key: Path) -> int:

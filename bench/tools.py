@@ -74,7 +74,7 @@ class LogTap:
 
     def first(self, predicate: Callable[[str], bool], deadline: float,
               since: float = 0.0) -> float | None:
-        """Arrival time of the first line at or after `since` that matches, waiting until deadline."""
+        """Arrival time of the first matching line at or after `since`; waits until deadline."""
         seen = 0
         with self._cond:
             while True:
