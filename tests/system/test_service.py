@@ -19,6 +19,7 @@ Which check shows that the service works under each hardening option of the unit
   CapabilityBoundingSet       owners, a setgid directory and a mode-000 file of another
                               user are mirrored exactly (test_enable_now...)
   RuntimeDirectory            the ssh control socket in /run/inosync/remote
+  KillMode=mixed              a running rsync finishes during stop (test_stop_lets...)
 The non-root drop-in documented in packaging/README-systemd.md (User=, Group=,
 ProtectSystem=strict, ReadWritePaths=, ProtectHome=read-only) is run verbatim by
 test_non_root_instance...
@@ -485,6 +486,28 @@ def test_stop_drains_and_exits_cleanly(box: Box) -> None:
     # Started again, it catches up on whatever the stop left behind.
     box.run(["systemctl", "start", "inosync@www"])
     wait_mirrored(box, "/srv/www", "/srv/mirror")
+
+
+def test_stop_lets_a_running_rsync_finish(box: Box) -> None:
+    unit = "inosync@slow.service"
+    box.sh("mkdir -p /srv/slow /srv/slow-mirror")
+    # 100 KB/s: a 300 KB file takes about 3 s, within the daemon's drain deadline.
+    box.write("/etc/inosync/slow.toml", 'wpath = "/srv/slow"\nrpath = "/srv/slow-mirror"\n'
+              'rnodes = [""]\nrspeed = 100\n')
+    box.run(["systemctl", "start", "inosync@slow"])
+    box.sh("head -c 300000 /dev/urandom > /srv/slow/big.bin")
+    pid = show(box, unit, "MainPID")["MainPID"]
+
+    def rsync_running() -> bool:
+        return box.run(["pgrep", "-x", "-P", pid, "rsync"], check=False).returncode == 0
+
+    wait_for(rsync_running, 10, "the rsync of big.bin to start", interval=0.05)
+    box.run(["systemctl", "stop", "inosync@slow"], timeout=60)
+    assert show(box, unit, "Result")["Result"] == "success"
+    assert box.run(["cmp", "/srv/slow/big.bin", "/srv/slow-mirror/big.bin"],
+                   check=False).returncode == 0, "the running rsync was cut off by the stop"
+    syncs = [e for e in journal(box, unit) if e.get("INOSYNC_PATHS") not in (None, "all")]
+    assert [e["INOSYNC_RSYNC_EXIT"] for e in syncs] == ["0"], syncs
 
 
 def test_package_upgrade_restarts_instances_and_removal_stops_them(box: Box) -> None:
