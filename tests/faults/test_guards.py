@@ -1,0 +1,81 @@
+"""Guards that keep a node's data: the delete bound of full syncs, one ssh login per node."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from helpers import Daemon
+from helpers.daemon import write_config
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "kept").write_text("source")
+    for index in range(30):
+        (dst / f"old{index}").write_text("only on the node")
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
+                       max_delete_share=0.5)
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        daemon.wait_log(lambda text: "stopped deleting" in text, 20, "the delete guard")
+        assert len(list(dst.glob("old*"))) >= 29  # at most 1 deletion (1 source entry)
+        assert (dst / "kept").read_text() == "source"
+        wait_for(lambda: any("deletions refused" in m for _, m in daemon.messages), 10,
+                 "STATUS naming the refusal")
+        (src / "new").write_text("incremental syncs go on")
+        wait_for(lambda: (dst / "new").exists(), 10, "an incremental sync")
+        daemon.assert_alive()
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
+
+
+def test_a_share_of_one_lets_a_full_sync_delete_everything_extra(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    for index in range(10):
+        (dst / f"old{index}").write_text("x")
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
+                       max_delete_share=1.0)
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        wait_for(lambda: not list(dst.iterdir()), 20, "the stale files to go")
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
+
+
+def test_ssh_node_logs_in_once_for_many_syncs(tmp_path: Path, sshd_factory) -> None:  # type: ignore[no-untyped-def]
+    server = sshd_factory()
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst),
+                       rnodes=[server.rnode], rsh=server.rsh)
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 30, "READY=1")
+        logins_after_start = server.log.read_text().count("Accepted publickey")
+        for index in range(8):
+            (src / f"f{index}").write_text(str(index))
+            wait_for(lambda: (dst / f"f{index}").exists(), 10, f"f{index}")  # noqa: B023
+        (src / "f0").rename(src / "renamed")
+        wait_for(lambda: (dst / "renamed").exists(), 10, "the rename")
+        logins = server.log.read_text().count("Accepted publickey") - logins_after_start
+        assert logins <= 1, f"{logins} new ssh logins for 9 syncs: the connection is not shared"
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
