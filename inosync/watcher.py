@@ -154,7 +154,8 @@ class Watcher:
                             is_dir = entry.is_dir(follow_symlinks=False)
                         except OSError:
                             continue
-                        if self.excludes and self.excludes.excluded(child, is_dir):
+                        # the walk never enters excluded dirs: only the name itself to check
+                        if self.excludes and self.excludes.matches_name(child, is_dir):
                             continue
                         if count_entries:
                             self.entries += 1
