@@ -65,3 +65,17 @@ def test_empty_dirs_and_dir_modes_are_mirrored(mirror) -> None:
     m.converge(what="chmod of a dir")
     os.rmdir(m.src / "e1/e2/e3")
     m.converge(what="rmdir")
+
+
+def test_changes_below_a_dir_that_became_a_file_in_the_same_batch(mirror) -> None:
+    m = mirror()
+    write(m.src / "d/sub/f", b"x")
+    write(m.src / "other", b"to be deleted")
+    m.start()
+    m.converge()
+    write(m.src / "d/sub/f", b"changed")
+    write(m.src / "d/sub/g", b"new")
+    shutil.rmtree(m.src / "d")
+    write(m.src / "d", b"now a file")
+    os.unlink(m.src / "other")
+    m.converge(what="dir replaced by a file right after changes below it")

@@ -184,3 +184,20 @@ def test_delete_inside_a_renamed_dir_then_rename_again(mirror, tmp_path) -> None
     os.unlink(m.src / "b/x/y/deleted")
     os.rename(m.src / "b", m.src / "c")
     m.converge(what="rename, deletes inside, rename again")
+
+
+def test_move_out_below_a_dir_that_is_then_renamed_and_replaced_by_a_file(mirror,
+                                                                          tmp_path) -> None:
+    """Found by the random test (seed 3071266588): a stale path under what is now a file."""
+    m = mirror()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(m.src / "b/x/f", b"moved out")
+    write(m.src / "other", b"to be deleted")
+    m.start()
+    m.converge()
+    os.rename(m.src / "b/x/f", outside / "f")
+    os.rename(m.src / "b", m.src / "c")
+    write(m.src / "b", b"now a file")
+    os.unlink(m.src / "other")
+    m.converge(what="move out, rename the parent, a file in its place")
