@@ -27,6 +27,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On failure, attach the tail of every inosync log the test produced, and the seed."""
     outcome = yield
     report = outcome.get_result()
+    setattr(item, f"inosync_rep_{report.when}", report)
     if report.when in ("call", "setup") and report.failed:
         for daemon in getattr(item, "inosync_daemons", []):
             report.sections.append((f"inosync log {daemon.log_path}", daemon.log_tail(80)))
@@ -78,16 +79,25 @@ def rsyncd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyncd]:
 
 @pytest.fixture
 def daemons(request: pytest.FixtureRequest) -> Iterator[list[Daemon]]:
-    """Every Daemon a test starts; logs are attached on failure, leftovers are stopped."""
+    """Every Daemon a test starts; logs are attached on failure.
+
+    Daemons still running at the end get SIGTERM; after a passing test each must exit 0 within
+    10 s (a teardown error otherwise), after a failed one they are just stopped.
+    """
     started: list[Daemon] = []
     request.node.inosync_daemons = started
     try:
         yield started
     finally:
-        for d in started:
-            if d.alive():
-                d.stop(timeout=10, check=False)
-            d.close()
+        call = getattr(request.node, "inosync_rep_call", None)
+        passed = call is not None and call.passed
+        try:
+            for d in started:
+                if d.alive():
+                    d.stop(timeout=10, check=passed)
+        finally:
+            for d in started:
+                d.close()
 
 
 @pytest.fixture(params=NODE_KINDS)
