@@ -212,6 +212,12 @@ class Watcher:
             except OSError:
                 pass  # the kernel already dropped it
 
+    def _rebase_moved_from(self, src: str, dst: str) -> None:
+        """Unpaired IN_MOVED_FROMs below a renamed dir now name paths below its new name."""
+        for cookie, (path, is_dir, seen) in list(self._moved_from.items()):
+            if path.startswith(src + "/"):
+                self._moved_from[cookie] = (dst + path[len(src):], is_dir, seen)
+
     def _rename_tree(self, src: str, dst: str) -> None:
         prefix = src + "/"
         for path in [p for p in self.wd_of if p == src or p.startswith(prefix)]:
@@ -334,6 +340,7 @@ class Watcher:
             return [self._moved_out(src, is_dir)]
         if is_dir:
             self._rename_tree(src, path)
+            self._rebase_moved_from(src, path)
             if self.excludes:  # what is excluded may differ at the new place
                 self._rewatch(path)
         return [Moved(src, path, is_dir)]
