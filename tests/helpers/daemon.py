@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# Where `python3 -m inosync` is imported from: this checkout, or INOSYNC_TEST_TREE (e.g. an
+# exported commit, to test it while the working tree is being edited).
+CODE = Path(os.environ.get("INOSYNC_TEST_TREE") or REPO)
 
 
 def toml_value(v: Any) -> str:
@@ -45,7 +48,7 @@ def inosync_argv(*args: str) -> list[str]:
 
 def inosync_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(CODE) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                      else "")
     for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID",
               "RUNTIME_DIRECTORY", "LISTEN_FDS"):
@@ -56,7 +59,7 @@ def inosync_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_inosync(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run a short inosync command (check, --version, ...) to completion."""
-    return subprocess.run(inosync_argv(*args), env=inosync_env(), cwd=REPO, text=True,
+    return subprocess.run(inosync_argv(*args), env=inosync_env(), cwd=CODE, text=True,
                           errors="replace", capture_output=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
@@ -92,7 +95,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 inosync_argv("-c", str(self.config), *self.args),
                 env=inosync_env({"NOTIFY_SOCKET": self.notify_path, **self.extra_env}),
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=CODE, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.started_at = time.monotonic()
