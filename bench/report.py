@@ -38,6 +38,9 @@ def _notes(r: RunResult) -> str:
     parts: list[str] = []
     if r.tool == "floor" and "runs" in e:
         parts.append(f"median of {e['runs']:.0f} (min {e['min_s']:.2f} s, max {e['max_s']:.2f} s)")
+    if "tries" in e:
+        parts.append(f"median of {e['tries']:.0f} runs (after end {e['tries_min_s']:.2f}"
+                     f"-{e['tries_max_s']:.2f} s)")
     if "p50_s" in e:
         parts.append(f"p50 {e['p50_s'] * 1000:.0f} ms, p95 {e['p95_s'] * 1000:.0f} ms, "
                      f"max {e['max_s'] * 1000:.0f} ms")

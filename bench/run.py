@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import tools as tools_mod  # noqa: E402
 from harness import RunResult, run_floor, run_one  # noqa: E402
 from meters import CpuMeter  # noqa: E402
 from report import machine, markdown, write_json  # noqa: E402
@@ -53,6 +55,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    default=["local", "ssh"], help="local,ssh (default both)")
     p.add_argument("--size", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one size, e.g. --size startup_files=100000 (see workloads.Sizes)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run each tool N times and report the median run (by 'after end'); "
+                        "single runs vary by ~20%% here when other work shares the cores")
+    p.add_argument("--floor-repeat", type=int, default=3, metavar="N",
+                   help="rsyncs per floor measurement, median reported (default 3)")
+    p.add_argument("--inosync-path", type=Path, default=None,
+                   help="directory holding the inosync package to run (default: this checkout;"
+                        " e.g. a `git worktree` of a commit, so edits in progress don't leak in)")
     p.add_argument("--no-floor", action="store_true", help="skip the plain-rsync floor runs")
     p.add_argument("--tmp", type=Path, default=None,
                    help="where the trees go (default: /dev/shm when it is a tmpfs with room, "
@@ -95,6 +105,12 @@ def main(argv: list[str]) -> int:
         return 2
     tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
     workloads = args.only or list(WORKLOADS)
+    if args.inosync_path is not None:
+        if not (args.inosync_path / "inosync" / "__main__.py").exists():
+            print(f"--inosync-path: {args.inosync_path}/inosync/__main__.py not found",
+                  file=sys.stderr)
+            return 2
+        tools_mod.INOSYNC_PATH = args.inosync_path.resolve()
     problem = check_prerequisites(tools)
     if problem:
         print(problem, file=sys.stderr)
@@ -116,17 +132,20 @@ def main(argv: list[str]) -> int:
                 for node in nodes:
                     runs = [] if args.no_floor or not WORKLOADS[name].has_floor else ["floor"]
                     for tool_name in runs + tools:
-                        serial += 1
-                        root = base / f"{serial:03d}-{name}-{node.kind}-{tool_name}"
-                        workload = WORKLOADS[name](sizes)
-                        print(f"# {name} / {node.kind} / {tool_name} ...", file=sys.stderr,
-                              flush=True)
-                        if tool_name == "floor":
-                            result = run_floor(workload, node, root)
-                        else:
-                            result = run_one(TOOLS[tool_name], node, workload, root)
-                        results.append(result)
-                        _print_progress(result)
+                        tries: list[RunResult] = []
+                        for attempt in range(1 if tool_name == "floor" else args.repeat):
+                            serial += 1
+                            root = base / f"{serial:03d}-{name}-{node.kind}-{tool_name}"
+                            workload = WORKLOADS[name](sizes)
+                            print(f"# {name} / {node.kind} / {tool_name} #{attempt + 1} ...",
+                                  file=sys.stderr, flush=True)
+                            if tool_name == "floor":
+                                result = run_floor(workload, node, root, args.floor_repeat)
+                            else:
+                                result = run_one(TOOLS[tool_name], node, workload, root)
+                            _print_progress(result)
+                            tries.append(result)
+                        results.append(median_run(tries))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     meta = {
@@ -137,6 +156,7 @@ def main(argv: list[str]) -> int:
         "workloads": workloads,
         "machine": machine(),
         "cpu_method": _cpu_method(),
+        "inosync": inosync_version(tools_mod.INOSYNC_PATH),
         "trees_on": f"{base.parent} ({fs_type(base.parent)})",
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),
@@ -172,6 +192,34 @@ def default_tmp() -> str | None:
     if shm.is_dir() and fs_type(shm) == "tmpfs" and shutil.disk_usage(shm).free > 4 * 2**30:
         return str(shm)
     return None
+
+
+def inosync_version(path: Path) -> str:
+    """The commit the measured inosync came from, marked dirty when its files differ."""
+    def git(*argv: str) -> str:
+        out = subprocess.run(["git", "-C", str(path), *argv], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return str(path)
+    dirty = git("status", "--porcelain", "--", "inosync")
+    return f"{commit}{' (with uncommitted changes in inosync/)' if dirty else ''} at {path}"
+
+
+def median_run(tries: list[RunResult]) -> RunResult:
+    """The median try by time to converge (a failed try counts as slowest); spread in extras."""
+    if len(tries) == 1:
+        return tries[0]
+    failed = [r for r in tries if not r.ok or r.converge_s is None]
+    if failed:
+        return failed[0]  # one failure is worth reporting over any median
+    ordered = sorted(tries, key=lambda r: r.converge_s or 0.0)
+    chosen = ordered[len(ordered) // 2]
+    times = [r.converge_s or 0.0 for r in ordered]
+    chosen.extras.update({"tries": float(len(tries)), "tries_min_s": times[0],
+                          "tries_max_s": times[-1]})
+    return chosen
 
 
 def _cpu_method() -> str:

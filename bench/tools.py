@@ -23,6 +23,8 @@ from meters import CpuMeter, SpawnCounter
 from sshd import SshEndpoint
 
 REPO = Path(__file__).resolve().parent.parent
+# Which checkout's `inosync` package the daemon runs from (run.py --inosync-path changes it).
+INOSYNC_PATH = REPO
 WATCHDOG_USEC = 10_000_000
 
 
@@ -237,7 +239,7 @@ class Daemon:
             env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
             env.pop("WATCHDOG_PID", None)
             env["PYTHONPATH"] = os.pathsep.join(
-                [str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+                [str(INOSYNC_PATH), *filter(None, [env.get("PYTHONPATH")])])
             env["RUNTIME_DIRECTORY"] = str(self.workdir / "run")
             (self.workdir / "run").mkdir(exist_ok=True)
         else:
