@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inosync.changes import ROOT
+from inosync.changes import ROOT, is_under
 from inosync.excludes import ExcludeMatcher
 
 try:
@@ -182,18 +182,24 @@ class Watcher:
         return count
 
     def _rewatch(self, top: str) -> int:
-        """Watch what is below `top` now and drop watches of what is not there any more.
+        """Watch what is below `top` now and fix the map.
 
         add_watch on a directory already watched returns its wd, so nothing goes unwatched
-        meanwhile.
+        meanwhile. Below a subtree, a watch the walk did not meet is kept unless its path
+        is excluded: the directory may have moved on already, and its IN_MOVED_* or
+        IN_DELETE events are still queued. After an overflow (top is the root) those
+        events are gone, so what the walk did not meet is dropped.
         """
         seen: set[int] = set()
         for relpath in self._walk_dirs(top, count_entries=top == ROOT):
             if self._add_watch(relpath):
                 seen.add(self.wd_of[relpath])
-        stale = [wd for wd, path in self.path_of.items()
-                 if wd not in seen and (top == ROOT or path == top
-                                        or path.startswith(top + "/"))]
+        if top == ROOT:
+            stale = [wd for wd in self.path_of if wd not in seen]
+        else:
+            stale = [wd for wd, path in self.path_of.items()
+                     if wd not in seen and is_under(path, top) and self.excludes
+                     and self.excludes.excluded(path, True)]
         for wd in stale:
             self.wd_of.pop(self.path_of.pop(wd), None)
             try:
@@ -204,7 +210,7 @@ class Watcher:
 
     def _forget_tree(self, relpath: str) -> None:
         """Stop watching a subtree that left the tree (moved out or deleted)."""
-        for path in [p for p in self.wd_of if p == relpath or p.startswith(relpath + "/")]:
+        for path in [p for p in self.wd_of if is_under(p, relpath)]:
             wd = self.wd_of.pop(path)
             self.path_of.pop(wd, None)
             try:
@@ -320,7 +326,7 @@ class Watcher:
     def _watch_new(self, path: str) -> None:
         """Watch a directory that appeared; at the watch limit, say so and carry on."""
         try:
-            self.watch_tree(path)
+            self._rewatch(path)
         except WatchLimitError as error:
             if not self.limit_error:
                 log.error("%s; changes below %s are NOT mirrored until then (restart or "
@@ -341,8 +347,10 @@ class Watcher:
         if is_dir:
             self._rename_tree(src, path)
             self._rebase_moved_from(src, path)
-            if self.excludes:  # what is excluded may differ at the new place
-                self._rewatch(path)
+            # Walk the directory at its new place: a directory created inside it while we
+            # were behind was looked for under a name that no longer existed (ENOENT), and
+            # what is excluded may differ here. add_watch is idempotent for the rest.
+            self._watch_new(path)
         return [Moved(src, path, is_dir)]
 
     def source_identity(self) -> tuple[int, int] | None:
