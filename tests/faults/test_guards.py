@@ -79,3 +79,29 @@ def test_ssh_node_logs_in_once_for_many_syncs(tmp_path: Path, sshd_factory) -> N
     finally:
         daemon.stop(check=False)
         daemon.close()
+
+
+def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
+    from helpers.servers import free_port
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "f").write_text("x")
+    port = free_port()  # nothing listens there: every ssh attempt fails at once
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst),
+                       rnodes=["", "root@127.0.0.1:"],
+                       rsh=f"ssh -p {port} -o StrictHostKeyChecking=no")
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        daemon.wait_log(lambda text: "attempt 3" in text, 30, "three failed attempts")
+        failures = [line for line in daemon.log().splitlines()
+                    if "WARNING" in line and "root@127.0.0.1" in line]
+        assert len(failures) == 1, failures
+        assert "rsync exit 255" in failures[0] and "retrying" in failures[0]
+        assert (dst / "f").read_text() == "x"  # the local node is not held up
+        status = [m for _, m in daemon.messages if m.startswith("STATUS=")][-1]
+        assert "root@127.0.0.1 failing since" in status and "next try" in status
+        daemon.assert_alive()
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
