@@ -54,9 +54,6 @@ class PathSet:
     def __bool__(self) -> bool:
         return self._count > 0
 
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self.covers(path)
-
     def covers(self, path: str) -> bool:
         """Is `path` in the set or below a path in the set? covers(ROOT): a full sync."""
         node = self._root
@@ -95,10 +92,6 @@ class PathSet:
             total += current.marked
             stack.extend(current.children.values())
         return total
-
-    def update(self, paths: Iterable[str]) -> None:
-        for path in paths:
-            self.add(path)
 
     def take_below(self, top: str) -> list[str]:
         """Remove and return every path equal to or below `top`."""

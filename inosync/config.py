@@ -32,10 +32,6 @@ class Node:
     dest: str  # rsync destination without trailing slash: "/srv/www", "user@host:/srv/www"
     name: str  # short label for logs and status
 
-    @property
-    def is_remote_shell(self) -> bool:
-        return self.kind == "ssh"
-
 
 @dataclass(frozen=True)
 class Config:
