@@ -150,7 +150,8 @@ def _measure_startup(daemon: Daemon, workload: Startup, node: Node, timeout: flo
     bytes0 = _bytes(node)
     watching = daemon.wait_watching(deadline)
     # Poll the destination while the initial sync runs; readiness was timestamped on arrival.
-    conv = wait_converged(daemon.src, daemon.dst, workload.expected(), deadline)
+    conv = wait_converged(daemon.src, daemon.dst, workload.expected(), deadline,
+                          alive=daemon.alive)
     ready = daemon.wait_ready(max(deadline, time.monotonic() + 5))
     assert daemon.proc is not None
     status = proc_status(daemon.proc.pid)
@@ -196,7 +197,8 @@ def _measure_change(daemon: Daemon, workload: Workload, node: Node, timeout: flo
         if daemon.notify is not None:
             result.extras["watchdog_pings"] = daemon.notify.count(
                 "WATCHDOG", outcome.started, outcome.ended)
-    conv = wait_converged(daemon.src, daemon.dst, outcome.probe, outcome.ended + timeout)
+    conv = wait_converged(daemon.src, daemon.dst, outcome.probe, outcome.ended + timeout,
+                          alive=daemon.alive)
     if daemon.notify is not None:
         t = daemon.wait_in_sync_status(outcome.ended, min(time.monotonic() + 2, conv.at + 2))
         if t is not None:

@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,10 +162,14 @@ class Convergence:
 
 
 def wait_converged(src: Path, dst: Path, probe: Probe, deadline: float,
-                   poll: float = 0.002) -> Convergence:
-    """Poll the probe, then confirm with a whole-tree comparison; give up at `deadline`."""
+                   poll: float = 0.002,
+                   alive: Callable[[], bool] = lambda: True) -> Convergence:
+    """Poll the probe, then confirm with a whole-tree comparison; give up at `deadline`
+    (or as soon as `alive()` says the daemon that should get there has died)."""
+    rounds = 0
     while not probe.prune(dst):
-        if time.monotonic() > deadline:
+        rounds += 1
+        if time.monotonic() > deadline or (rounds % 50 == 0 and not alive()):
             missing, still_there = probe.remaining()
             return Convergence(False, time.monotonic(), 0.0,
                                [f"probe: {len(missing)} paths missing, "
