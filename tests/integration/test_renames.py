@@ -201,3 +201,22 @@ def test_move_out_below_a_dir_that_is_then_renamed_and_replaced_by_a_file(mirror
     write(m.src / "b", b"now a file")
     os.unlink(m.src / "other")
     m.converge(what="move out, rename the parent, a file in its place")
+
+
+def test_move_out_below_a_dir_that_is_then_replaced_by_a_file(mirror, tmp_path) -> None:
+    """Found by the random test (seed 3071266588): the move-out is reported after its parent
+    became a file; rsync must not be left failing on that path (exit 23) forever."""
+    m = mirror()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(m.src / "a/x/f", b"moved out")
+    write(m.src / "later-deleted", b"to be deleted")
+    m.start()
+    m.converge()
+    os.rename(m.src / "a/x/f", outside / "f")
+    shutil.rmtree(m.src / "a")
+    write(m.src / "a", b"now a file")
+    m.converge(what="move out, then its parent replaced by a file")
+    os.unlink(m.src / "later-deleted")
+    m.converge(what="a later delete")
+    m.daemon.wait_in_sync(m.node.timeout)
