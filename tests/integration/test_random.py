@@ -1,4 +1,4 @@
-"""A seeded random workload; replay a failure with INOSYNC_SEED=<seed>."""
+"""A seeded random workload; replay a failure with INOSYNC_SEED=<seed> (and the test id)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import random
 import pytest
 from helpers import TreeMutator
 
-ROUNDS = 2
+# More rounds or node kinds for a bug hunt: INOSYNC_RANDOM_ROUNDS=10 INOSYNC_RANDOM_KINDS=rsyncd
+ROUNDS = int(os.environ.get("INOSYNC_RANDOM_ROUNDS") or 2)
+KINDS = (os.environ.get("INOSYNC_RANDOM_KINDS") or "local,ssh").split(",")
 
 
 def _seed(round_: int) -> int:
@@ -19,7 +21,7 @@ def _seed(round_: int) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize("pace", ["burst", "paced"])
-@pytest.mark.parametrize("node_kind", ["local", "ssh"])
+@pytest.mark.parametrize("node_kind", KINDS)
 def test_random_operations_converge(mirror, tmp_path, request, pace, round_, node_kind) -> None:
     seed = _seed(round_)
     request.node.inosync_seed = seed
