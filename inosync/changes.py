@@ -31,6 +31,14 @@ def rebase(path: str, old_top: str, new_top: str) -> str:
     return f"{new_top}/{rest}" if new_top else rest
 
 
+def rebase_through(path: str, moves: Iterable[Move]) -> str:
+    """Where `path` ends up after these renames, applied in order."""
+    for move in moves:
+        if is_under(path, move.src):
+            path = rebase(path, move.src, move.dst)
+    return path
+
+
 class _TrieNode:
     __slots__ = ("children", "marked")
 
@@ -206,6 +214,16 @@ class Pending:
         for path in in_flight:
             if is_under(path, move.src):
                 self.dirty.add(rebase(path, move.src, move.dst))
+
+    def carry(self, paths: Iterable[str]) -> None:
+        """Paths the batch in flight re-checks under names that renames recorded since it
+        began have changed: re-check them again, under their new names, next time."""
+        if self.full:
+            return
+        for path in paths:
+            moved = rebase_through(path, self.moves)
+            if moved != path:
+                self.dirty.add(moved)
 
     def take(self) -> tuple[list[Move], list[str]]:
         """Hand over everything for one batch and start empty."""

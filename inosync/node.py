@@ -11,10 +11,10 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from inosync import rsync
-from inosync.changes import Move, Pending
+from inosync.changes import Move, Pending, rebase_through
 from inosync.config import Config, Node
 from inosync.excludes import ExcludeMatcher
 from inosync.process import Job
@@ -96,10 +96,9 @@ class NodeRunner:
                                                   moves), dry_run)
             return
         if moves and self.node.kind == "local":
-            for move in self._rename_locally(moves, dry_run):
-                self.batch_paths += [move.src, move.dst]
+            self._resend_moves(self._rename_locally(moves, dry_run))
         elif moves:  # an rsync daemon cannot rename: rebuild from the old copy, then delete it
-            self.batch_paths += [move.src for move in moves]
+            self._resend_moves(range(len(moves)))
             if len(moves) <= MAX_LINKED_MOVES:
                 self.linked_queue = [rsync.linked_move(self.cfg, self.node, move,
                                                        self._excluded_below(move.dst))
@@ -130,9 +129,24 @@ class NodeRunner:
                 continue  # vanished: the batch sync after this sorts it out
         return found
 
-    def _rename_locally(self, moves: list[Move], dry_run: bool) -> list[Move]:
+    def _resend_moves(self, failed: Iterable[int]) -> None:
+        """Turn failed renames into "delete src, send dst" in this batch.
+
+        Both ends are named as they are after the batch's later renames (which the node
+        has replayed by the time rsync runs), and after renames recorded since the batch
+        began (which the node replays next), so no path escapes under an old name.
+        """
+        for index in failed:
+            move = self.batch_moves[index]
+            later = self.batch_moves[index + 1:]
+            for path in (move.src, move.dst):
+                here = rebase_through(path, later)
+                self.batch_paths += [path, here] if here != path else [path]
+                self.pending.carry([here])
+
+    def _rename_locally(self, moves: list[Move], dry_run: bool) -> list[int]:
         failed = []
-        for move in moves:
+        for index, move in enumerate(moves):
             src = os.path.join(self.cfg.rpath, move.src)
             dst = os.path.join(self.cfg.rpath, move.dst)
             if dry_run:
@@ -144,7 +158,7 @@ class NodeRunner:
             except OSError as error:
                 log.debug("%s: rename %r -> %r failed (%s); resending", self.node.name,
                           src, dst, error.strerror)
-                failed.append(move)
+                failed.append(index)
         return failed
 
     def _start_sync(self, dry_run: bool) -> None:
@@ -163,6 +177,9 @@ class NodeRunner:
             self._finished(0, b"", b"", 0.0, dry_run)
             return
         log.debug("%s: %s", self.node.name, command.describe())
+        if log.isEnabledFor(logging.DEBUG) and phase != "full":
+            log.debug("%s: batch: moves %s; paths %s", self.node.name,
+                      [(m.src, m.dst) for m in self.batch_moves[:20]], self.batch_paths[:50])
         try:
             self.job = Job(command)
         except OSError as error:
@@ -199,9 +216,7 @@ class NodeRunner:
             failed = rsync.failed_moves(stdout)
             if code != 0:  # the script did not run through: assume none of them moved
                 failed = set(range(len(self.batch_moves)))
-            for index, move in enumerate(self.batch_moves):
-                if index in failed:
-                    self.batch_paths += [move.src, move.dst]
+            self._resend_moves(sorted(failed))
             log.debug("%s: replayed %d of %d moves", self.node.name,
                       len(self.batch_moves) - len(failed), len(self.batch_moves))
             self._start_sync(dry_run)

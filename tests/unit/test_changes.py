@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inosync.changes import ROOT, Move, PathSet, Pending, is_under, rebase
+from inosync.changes import ROOT, Move, PathSet, Pending, is_under, rebase, rebase_through
 
 
 @pytest.mark.parametrize("added, expected", [
@@ -114,3 +114,18 @@ def test_failed_batch_goes_back_before_later_moves() -> None:
     moves, dirty = pending.take()
     assert [(m.src, m.dst) for m in moves] == [("d", "e")]
     assert sorted(dirty) == ["e/old-change", "later", "other"]
+
+
+def test_rebase_through_follows_renames_in_order() -> None:
+    moves = [Move("d", "e", True), Move("e/sub", "f", True), Move("x", "y", False)]
+    assert rebase_through("d/sub/file", moves) == "f/file"
+    assert rebase_through("d/other", moves) == "e/other"
+    assert rebase_through("unrelated", moves) == "unrelated"
+
+
+def test_carry_rechecks_a_path_renamed_after_its_batch_began() -> None:
+    pending = Pending()
+    pending.move(Move("d", "e", True))
+    pending.carry(["d/f", "untouched"])
+    moves, dirty = pending.take()
+    assert dirty == ["e/f"]
