@@ -251,12 +251,14 @@ class Daemon:
                 log.debug("changed: %r", fact.path)
                 for runner in self.nodes:
                     runner.pending.mark(fact.path)
+                    runner.changed(fact.path)
                     runner.touched(now)
             elif isinstance(fact, Moved):
                 log.debug("moved: %r -> %r", fact.src, fact.dst)
                 move = Move(fact.src, fact.dst, fact.is_dir)
                 for runner in self.nodes:
                     runner.pending.move(move, runner.batch_paths)
+                    runner.changed(fact.src)
                     runner.touched(now)
             elif isinstance(fact, SourceGone):
                 self._pause(fact.reason)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import random
+import stat
 import time
 from collections.abc import Callable, Iterable
 
 from inosync import rsync
-from inosync.changes import Move, Pending, rebase_through
+from inosync.changes import Move, PathSet, Pending, is_under, rebase_through
 from inosync.config import Config, Node
 from inosync.excludes import ExcludeMatcher
 from inosync.process import Job
@@ -42,6 +43,7 @@ class NodeRunner:
         self.batch_moves: list[Move] = []
         self.batch_paths: list[str] = []
         self.linked_queue: list[Command] = []
+        self.unreadable: set[str] = set()  # source paths rsync could not read
         self.due_at: float | None = None
         self.retry_at = 0.0
         self.failures = 0
@@ -81,7 +83,8 @@ class NodeRunner:
             self.batch_moves, self.batch_paths = [], []
             self.pending.take()
             self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
-                                              self.source_entries()), dry_run)
+                                              self.source_entries(), self.unreadable),
+                      dry_run)
             return
         moves, dirty = self.pending.take()
         # A failed rename is turned into "delete src, send dst". When excludes could mean
@@ -167,7 +170,8 @@ class NodeRunner:
             self._succeeded(0, b"", 0.0)
             return
         self._run("sync", rsync.batch_sync(self.cfg, self.node, self.control_path,
-                                           self.batch_paths), dry_run)
+                                           listable(self.cfg.wpath, self.batch_paths),
+                                           self.unreadable), dry_run)
 
     def _run(self, phase: str, command: Command, dry_run: bool) -> None:
         self.phase = phase
@@ -268,12 +272,38 @@ class NodeRunner:
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
 
+    def changed(self, path: str) -> None:
+        """An event for `path`: an unreadable path there may be readable now."""
+        if self.unreadable:
+            self.unreadable = {p for p in self.unreadable if not is_under(p, path)}
+
+    def _skip_unreadable(self, stderr: bytes) -> bool:
+        """After exit 23: leave out what the source would not let rsync read. True when
+        that is all that went wrong, so the batch can be redone at once."""
+        found = rsync.sender_failures(stderr, self.cfg.wpath)
+        new = {path: why for path, why in found.items() if path not in self.unreadable}
+        for path, why in new.items():
+            log.error("%s: cannot read %r on the source (%s); it is left out, and left "
+                      "alone on the node, until it changes", self.node.name,
+                      os.path.join(self.cfg.wpath, path), why,
+                      extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 23})
+        self.unreadable.update(new)
+        lowered = stderr.lower()
+        node_side = b"[receiver]" in lowered or b"[generator]" in lowered
+        return bool(new) and not node_side
+
     def _failed(self, outcome: Outcome, meaning: str, stderr: bytes, code: int) -> None:
         now = time.monotonic()
         if self.phase == "full":
             self.pending.mark_all()
         else:
             self.pending.give_back([], self.batch_paths)
+        if outcome is Outcome.PARTIAL and self._skip_unreadable(stderr):
+            self.retry_at = now  # redo at once without them: not the node's fault
+            self.phase = ""
+            self.batch_moves, self.batch_paths = [], []
+            self.touched(now)
+            return
         self.failures += 1
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
         delay *= random.uniform(0.8, 1.2)  # so nodes that failed together do not retry together
@@ -343,6 +373,40 @@ class NodeRunner:
         if self.state == "starting":
             return f"{self.node.name} starting"
         return f"{self.node.name} ok"
+
+
+def listable(wpath: str, paths: Iterable[str]) -> list[str]:
+    """The paths to hand rsync: each one, or its nearest ancestor that is not a directory.
+
+    A path below what is now a file makes rsync fail with ENOTDIR (exit 23, and no
+    deletions in that run); syncing the file itself is what the node needs instead.
+    """
+    kinds: dict[str, bool | None] = {}  # prefix -> is a dir (None: missing)
+
+    def is_dir(prefix: str) -> bool | None:
+        if prefix not in kinds:
+            try:
+                kinds[prefix] = stat.S_ISDIR(os.lstat(os.path.join(wpath, prefix)).st_mode)
+            except FileNotFoundError:
+                kinds[prefix] = None
+            except OSError:  # ENOTDIR and the like: what is above is not a directory
+                kinds[prefix] = None
+        return kinds[prefix]
+
+    result = PathSet()
+    for path in paths:
+        parts = path.split("/")
+        chosen = path
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            kind = is_dir(prefix)
+            if kind is None:
+                break  # missing: rsync deletes the path on the node
+            if kind is False:
+                chosen = prefix
+                break
+        result.add(chosen)
+    return list(result)
 
 
 def needs_move_check(patterns: tuple[str, ...]) -> bool:

@@ -112,10 +112,16 @@ def max_delete_for(share: float, source_entries: int) -> int:
     return int(share / (1 - share) * source_entries)
 
 
+def _skip(unreadable: Iterable[str]) -> list[str]:
+    """Source paths rsync could not read: left out (and left alone on the node) until an
+    event says they changed, so one bad file does not fail every run and stop deletions."""
+    return [f"--exclude={os.fsdecode(literal_pattern(path))}" for path in sorted(unreadable)]
+
+
 def full_sync(cfg: Config, node: Node, control_path: str | None,
-              source_entries: int) -> Command:
+              source_entries: int, unreadable: Iterable[str] = ()) -> Command:
     """One recursive rsync of the whole tree, deleting extraneous files within a bound."""
-    argv = _common(cfg, node, control_path) + ["--delete"]
+    argv = _common(cfg, node, control_path) + _skip(unreadable) + ["--delete"]
     limit = max_delete_for(cfg.max_delete_share, source_entries)
     if limit >= 0:
         argv.append(f"--max-delete={limit}")
@@ -129,9 +135,9 @@ def list_stdin(relpaths: Iterable[str]) -> bytes:
 
 
 def batch_sync(cfg: Config, node: Node, control_path: str | None,
-               relpaths: Sequence[str]) -> Command:
+               relpaths: Sequence[str], unreadable: Iterable[str] = ()) -> Command:
     """One rsync for a batch: each listed file is sent or deleted, each dir resynced."""
-    argv = _common(cfg, node, control_path) + [
+    argv = _common(cfg, node, control_path) + _skip(unreadable) + [
         "-r", "--delete", "--delete-missing-args", "--files-from=-", "--from0",
         "--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
     return Command(tuple(argv), list_stdin(relpaths))
@@ -230,6 +236,22 @@ def probe(cfg: Config, node: Node, control_path: str | None) -> Command:
         "--dry-run", "-d", "--", "/var/empty/" if os.path.isdir("/var/empty") else "/dev/null",
         node.dest.rstrip("/") + "/"]
     return Command(tuple(argv))
+
+
+_SENDER_FAILURE = re.compile(rb'^rsync: \[sender\] [^"\n]*"([^"\n]*)"(?: failed)?: ([^\n]*)$',
+                             re.MULTILINE)
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
+
+
+def sender_failures(stderr: bytes, wpath: str) -> dict[str, str]:
+    """Source paths rsync's sender could not read, relative to wpath, with the reason."""
+    top = os.fsencode(wpath.rstrip("/")) + b"/"
+    found = {}
+    for match in _SENDER_FAILURE.finditer(stderr):
+        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), match.group(1))
+        if raw.startswith(top) and len(raw) > len(top):
+            found[os.fsdecode(raw[len(top):])] = match.group(2).decode("utf-8", "replace")
+    return found
 
 
 _SENT = re.compile(rb"sent ([\d,.]+) bytes\s+received ([\d,.]+) bytes")

@@ -119,3 +119,29 @@ def test_linked_move_of_a_file_uses_a_fuzzy_basis() -> None:
 ])
 def test_literal_patterns_match_only_themselves(path: str, pattern: bytes) -> None:
     assert rsync.literal_pattern(path) == pattern
+
+
+def test_paths_below_what_is_now_a_file_become_that_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from inosync.node import listable
+
+    (tmp_path / "a").write_text("a file where a dir was")
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    paths = ["a/x/f", "a/y", "d/sub/new", "gone/deep/f", "top"]
+    assert sorted(listable(str(tmp_path), paths)) == ["a", "d/sub/new", "gone/deep/f", "top"]
+
+
+def test_sender_failures_name_the_unreadable_source_paths() -> None:
+    stderr = (b'file has vanished: "/src/a"\n'
+              b'rsync: [sender] opendir "/src/locked" failed: Permission denied (13)\n'
+              b'rsync: [sender] send_files failed to open "/src/d/s\\#303\\#251cret": '
+              b'Permission denied (13)\n'
+              b'rsync: [sender] link_stat "/elsewhere/x" failed: No such file (2)\n'
+              b"IO error encountered -- skipping file deletion\n")
+    assert rsync.sender_failures(stderr, "/src") == {
+        "locked": "Permission denied (13)", "d/s\u00e9cret": "Permission denied (13)"}
+
+
+def test_unreadable_paths_are_excluded_literally() -> None:
+    cfg = config()
+    argv = rsync.batch_sync(cfg, cfg.nodes[0], None, ["d"], ["d/a*b", "x"]).argv
+    assert "--exclude=/d/a\\*b" in argv and "--exclude=/x" in argv

@@ -1,0 +1,69 @@
+"""A source file rsync cannot read must not stall a node or stop its deletions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Daemon
+from helpers.daemon import write_config
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def world() -> Iterator[Path]:
+    """A tree an unprivileged rsync can walk (pytest's own tmp dirs are root-only)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run rsync as nobody")
+    top = Path(tempfile.mkdtemp(prefix="inosync-unreadable-"))
+    top.chmod(0o755)
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top)
+
+
+def test_unreadable_file_is_left_out_and_deletions_go_on(world: Path) -> None:
+    src, dst = world / "src", world / "dst"
+    src.mkdir()
+    dst.mkdir()
+    os.chown(dst, 65534, 65534)
+    (src / "ok").write_text("readable")
+    (src / "doomed").write_text("deleted later")
+    secret = src / "secret"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    wrapper = world / "rsync-as-nobody"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
+                       "rsync \"$@\"\n")
+    wrapper.chmod(0o755)
+    cfg = write_config(world / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
+                       rsync=str(wrapper))
+    daemon = Daemon(world, cfg).start()
+    try:
+        daemon.wait_log(lambda text: "cannot read" in text and "secret" in text, 20,
+                        "the unreadable file named in the log")
+        wait_for(lambda: any(m.startswith("STATUS=in sync") for _, m in daemon.messages), 20,
+                 "in sync without the unreadable file")
+        assert (dst / "ok").read_text() == "readable" and not (dst / "secret").exists()
+        (src / "doomed").unlink()
+        wait_for(lambda: not (dst / "doomed").exists(), 10, "a deletion after the failure")
+        secret.chmod(0o644)
+        wait_for(lambda: (dst / "secret").exists(), 10, "the file once readable")
+        assert (dst / "secret").read_text() == "root only"
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
