@@ -48,6 +48,14 @@ def runtime_dir() -> str:
     return tempfile.mkdtemp(prefix="inosync-")
 
 
+def _has_entries(path: str) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
 class Daemon:
     def __init__(self, cfg: Config, notifier: Notifier | None = None) -> None:
         self.cfg = cfg
@@ -286,10 +294,18 @@ class Daemon:
     def _poll_source(self, now: float) -> None:
         self.next_source_poll = now + SOURCE_POLL_SECONDS
         current = identity_of(self.cfg.wpath)
-        if current is None or current != self.identity:
+        if current is None:
             return
-        log.warning("source %s is back: watching it again and running a full sync",
-                    self.cfg.wpath)
+        if current != self.identity:
+            if not (os.path.islink(self.cfg.wpath) and _has_entries(self.cfg.wpath)):
+                return
+            # A symlink switched to another non-empty directory (a deploy's "current"
+            # link) is a deliberate act; the full sync's delete bound still applies.
+            log.warning("source %s now points to %s: watching it and running a full sync",
+                        self.cfg.wpath, os.path.realpath(self.cfg.wpath))
+        else:
+            log.warning("source %s is back: watching it again and running a full sync",
+                        self.cfg.wpath)
         self.paused_reason = ""
         try:
             self._start_watching()

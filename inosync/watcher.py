@@ -116,8 +116,11 @@ class Watcher:
     # -- watching -------------------------------------------------------------------
 
     def _add_watch(self, relpath: str) -> bool:
+        # wpath itself may be a symlink to the tree (a deploy's "current" link): follow it
+        # there, and only there.
+        mask = WATCH_MASK & ~F.DONT_FOLLOW if relpath == ROOT else WATCH_MASK
         try:
-            wd = self.inotify.add_watch(self.abspath(relpath), WATCH_MASK)
+            wd = self.inotify.add_watch(self.abspath(relpath), mask)
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise WatchLimitError(watch_limit_message(

@@ -105,3 +105,29 @@ def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
     finally:
         daemon.stop(check=False)
         daemon.close()
+
+
+def test_symlinked_wpath_is_watched_and_a_switched_link_is_followed(tmp_path: Path) -> None:
+    releases, dst = tmp_path / "releases", tmp_path / "dst"
+    (releases / "1").mkdir(parents=True)
+    (releases / "1" / "index.html").write_text("release 1")
+    current = tmp_path / "current"
+    current.symlink_to(releases / "1")
+    cfg = write_config(tmp_path / "w.toml", wpath=str(current), rpath=str(dst), rnodes=[""],
+                       max_delete_share=1.0)
+    daemon = Daemon(tmp_path, cfg, env={"WATCHDOG_USEC": "500000"}).start()
+    try:
+        wait_for(lambda: (dst / "index.html").exists(), 10, "the initial sync")
+        (releases / "1" / "new.css").write_text("watched through the link")
+        wait_for(lambda: (dst / "new.css").exists(), 10, "a change below the link")
+        (releases / "2").mkdir()
+        (releases / "2" / "index.html").write_text("release 2")
+        (tmp_path / "next").symlink_to(releases / "2")
+        (tmp_path / "next").rename(current)  # atomic switch, as deploy tools do
+        wait_for(lambda: (dst / "index.html").read_text() == "release 2"
+                 and not (dst / "new.css").exists(), 15, "the switched release")
+        (releases / "2" / "after").write_text("x")
+        wait_for(lambda: (dst / "after").exists(), 10, "changes in the new release")
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
