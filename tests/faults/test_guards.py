@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import pytest
 from helpers import Daemon
 from helpers.daemon import write_config
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
+from faults.support import wait_for
 
 
 def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:

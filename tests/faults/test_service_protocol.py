@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from helpers.daemon import Daemon, run_inosync, write_config
 
+from faults.support import wait_for
+
 
 @pytest.fixture
 def trees(tmp_path: Path) -> tuple[Path, Path]:
@@ -36,14 +38,6 @@ def started(tmp_path: Path, trees: tuple[Path, Path]) -> Iterator[Daemon]:
 def notes(daemon: Daemon) -> list[str]:
     return [message for _, message in daemon.messages]
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_ready_then_status_in_sync_and_watchdog_pings(started: Daemon) -> None:
