@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from helpers import inodes, make_tree, write
+from helpers import append, inodes, make_tree, wait_until, write
 
 # A rename replayed on the node keeps the file's inode; a re-send writes a new file.
 KEEPS_INODES = ("local", "ssh")
@@ -220,3 +220,61 @@ def test_move_out_below_a_dir_that_is_then_replaced_by_a_file(mirror, tmp_path) 
     os.unlink(m.src / "later-deleted")
     m.converge(what="a later delete")
     m.daemon.wait_in_sync(m.node.timeout)
+
+
+def test_dir_renamed_while_its_new_files_are_being_sent(mirror, node_kind) -> None:
+    """A rename racing an rsync that carries files below the renamed dir (seed 248821367)."""
+    m = mirror(rspeed=300)  # 300 KB/s: `D/a-big` takes a few seconds
+    write(m.src / "D/old", b"already on the node")
+    d = m.start()
+    m.converge()
+    write(m.src / "D/a-big", os.urandom(900_000))
+    for i in range(5):
+        write(m.src / f"D/new{i}", b"new %d" % i)
+    wait_until(lambda: any(name.startswith(b"rsync") for _, name in d.children()), 10,
+               "an rsync carrying D/a-big")
+    os.rename(m.src / "D", m.src / "E")
+    m.converge(timeout=60, what="a dir renamed while its new files were in flight")
+
+
+def test_dir_renamed_while_changes_below_it_are_being_listed(mirror) -> None:
+    """A rename racing the file-list walk of an rsync over many changed files below the dir."""
+    m = mirror()
+    for i in range(2000):
+        write(m.src / f"D/sub{i % 10}/f{i}", b"v1 %d" % i)
+    d = m.start()
+    m.converge(timeout=60)
+    seen = {pid for pid, _ in d.children()}
+    for i in range(2000):
+        append(m.src / f"D/sub{i % 10}/f{i}", b" v2")
+    wait_until(lambda: any(name.startswith(b"rsync") and pid not in seen
+                           for pid, name in d.children()), 10, "an rsync for the appends",
+               interval=0.001)
+    os.rename(m.src / "D", m.src / "E")
+    m.converge(timeout=60, what="a dir renamed while its changed files were being synced")
+
+
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_changes_below_a_dir_then_the_dir_renamed_in_one_batch(mirror, tmp_path,
+                                                               in_flight) -> None:
+    """Pending creates and moves below a dir must follow that dir's rename (seed 248821367),
+    also when they happen while an earlier batch is still being sent."""
+    m = mirror(rspeed=300)
+    outside = tmp_path / "outside"
+    write(outside / "tree/inner/f", b"moved in")
+    write(m.src / "n6/x", b"x")
+    write(m.src / "n6/sub/z", b"z")
+    write(m.src / "elsewhere/w", b"w")
+    d = m.start()
+    m.converge()
+    if in_flight:
+        write(m.src / "a-big", os.urandom(600_000))  # 2 s at 300 KB/s
+        wait_until(lambda: any(name.startswith(b"rsync") for _, name in d.children()), 10,
+                   "an rsync carrying a-big")
+    write(m.src / "n6/created", b"new")
+    os.rename(m.src / "n6/x", m.src / "n6/y")
+    os.rename(m.src / "n6/sub/z", m.src / "n6/moved-z")
+    os.rename(m.src / "elsewhere", m.src / "n6/moved-dir")
+    os.rename(outside / "tree", m.src / "n6/from-outside")
+    os.rename(m.src / "n6", m.src / "renamed")
+    m.converge(what="changes below a dir, then the dir renamed")
