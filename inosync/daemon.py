@@ -353,6 +353,7 @@ class Daemon:
             log.info("reload: node %s added", runner.node.name)
         for runner in kept:  # a reload also verifies: every node gets a full sync
             runner.cfg = new
+            runner.unreadable.clear()  # and tries unreadable paths again
             runner.pending.mark_all()
             runner.touched(now)
         self.nodes = kept + added

@@ -243,11 +243,20 @@ _SENDER_FAILURE = re.compile(rb'^rsync: \[sender\] [^"\n]*"([^"\n]*)"(?: failed)
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
 
+_UNREADABLE_ERRNOS = (b"(1)", b"(5)", b"(13)")  # EPERM, EIO, EACCES: not a race
+
+
 def sender_failures(stderr: bytes, wpath: str) -> dict[str, str]:
-    """Source paths rsync's sender could not read, relative to wpath, with the reason."""
+    """Source paths rsync's sender could not read, relative to wpath, with the reason.
+
+    Only permission and I/O errors count: ENOENT or ENOTDIR mean the tree changed under
+    rsync, and the events that follow bring the path back in its new shape.
+    """
     top = os.fsencode(wpath.rstrip("/")) + b"/"
     found = {}
     for match in _SENDER_FAILURE.finditer(stderr):
+        if not match.group(2).rstrip().endswith(_UNREADABLE_ERRNOS):
+            continue
         raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), match.group(1))
         if raw.startswith(top) and len(raw) > len(top):
             found[os.fsdecode(raw[len(top):])] = match.group(2).decode("utf-8", "replace")

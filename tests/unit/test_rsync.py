@@ -136,6 +136,7 @@ def test_sender_failures_name_the_unreadable_source_paths() -> None:
               b'rsync: [sender] send_files failed to open "/src/d/s\\#303\\#251cret": '
               b'Permission denied (13)\n'
               b'rsync: [sender] link_stat "/elsewhere/x" failed: No such file (2)\n'
+              b'rsync: [sender] link_stat "/src/a/x/f" failed: Not a directory (20)\n'
               b"IO error encountered -- skipping file deletion\n")
     assert rsync.sender_failures(stderr, "/src") == {
         "locked": "Permission denied (13)", "d/s\u00e9cret": "Permission denied (13)"}
