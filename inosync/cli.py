@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -102,32 +103,46 @@ def _run(argv: Sequence[str], stdin: bytes = b"") -> tuple[int, str]:
     return done.returncode, text.splitlines()[-1] if text else ""
 
 
-def writable_script(rpath: str) -> bytes:
-    """sh that says whether rsync could create or write rpath."""
+def writable_script(rpath: str, rsync_binary: str = "rsync") -> bytes:
+    """sh that says whether rsync could create or write rpath, then prints rsync's version."""
     parent = os.path.dirname(rpath.rstrip("/")) or "/"
-    path, up = shlex.quote(rpath), shlex.quote(parent)
-    return (f"command -v rsync >/dev/null || {{ echo 'rsync is not installed'; exit 3; }}\n"
+    path, up, binary = shlex.quote(rpath), shlex.quote(parent), shlex.quote(rsync_binary)
+    return (f"command -v {binary} >/dev/null || {{ echo 'rsync is not installed'; exit 3; }}\n"
             f"if [ -d {path} ]; then [ -w {path} ] || {{ echo 'rpath is not writable'; exit 4; }}\n"
             f"else [ -d {up} ] && [ -w {up} ] || {{ echo 'rpath is missing and its parent "
-            f"is not a writable directory'; exit 4; }}; fi\n").encode()
+            f"is not a writable directory'; exit 4; }}; fi\n"
+            f"{binary} --version | head -n 1\n").encode()
+
+
+def rsync_version_problem(version_line: str) -> str:
+    """Versions whose --delete-missing-args loses deletions (FIELD: < 3.2.3, and 3.4.3)."""
+    match = re.search(r"version (\d+)\.(\d+)\.(\d+)", version_line)
+    if not match:
+        return ""
+    version = tuple(int(part) for part in match.groups())
+    if version < (3, 2, 3) or version == (3, 4, 3):
+        return (f"rsync {'.'.join(map(str, version))} mishandles --delete-missing-args, so "
+                "deletions would not reach the node - install rsync 3.2.3 or later (not 3.4.3)")
+    return ""
 
 
 def probe_node(cfg: Config, node: Node) -> str:
     """One line describing what is wrong with a node, or "" when it is usable."""
     if node.kind == "local":
-        code, text = _run(["sh", "-s"], writable_script(cfg.rpath))
-        if code == 0:
-            code, text = _run([cfg.rsync, "--version"])
-        return "" if code == 0 else f"node {node.name!r}: {text or 'rsync does not run'}"
-    if node.kind == "ssh":
+        code, text = _run(["sh", "-s"], writable_script(cfg.rpath, cfg.rsync))
+    elif node.kind == "ssh":
         code, text = _run(list(rsync.ssh_argv(cfg, None)) + [node.host, "sh -s"],
                           writable_script(cfg.rpath))
         if code == 255:
             return (f"node {node.name!r}: ssh failed ({text}) - check rsh, keys and that "
                     "the host is up")
-        return "" if code == 0 else f"node {node.name!r}: {text}"
-    code, text = _run(rsync.probe(cfg, node, None).argv)
-    return "" if code == 0 else f"node {node.spec!r}: rsync exit {code}: {text}"
+    else:
+        code, text = _run(rsync.probe(cfg, node, None).argv)
+        return "" if code == 0 else f"node {node.spec!r}: rsync exit {code}: {text}"
+    if code != 0:
+        return f"node {node.name!r}: {text or 'rsync does not run'}"
+    problem = rsync_version_problem(text)
+    return f"node {node.name!r}: {problem}" if problem else ""
 
 
 # -- demo -----------------------------------------------------------------------------
