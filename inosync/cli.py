@@ -61,6 +61,12 @@ def run_daemon(cfg: Config, level: str) -> int:
     setup_logging(level)
     log.info("inosync %s starting: %s -> %s", __version__, cfg.wpath,
              ", ".join(node.dest for node in cfg.nodes))
+    code, version = _run([cfg.rsync, "--version"], first_line=True)
+    if code != 0:
+        log.error("%s: rsync: %r does not run (%s) - fix the rsync key", cfg.path, cfg.rsync,
+                  version)
+    elif problem := rsync_version_problem(version):
+        log.error("this machine's %s", problem)
     try:
         return Daemon(cfg).run()
     except KeyboardInterrupt:
@@ -91,7 +97,7 @@ def check_command(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _run(argv: Sequence[str], stdin: bytes = b"") -> tuple[int, str]:
+def _run(argv: Sequence[str], stdin: bytes = b"", first_line: bool = False) -> tuple[int, str]:
     try:
         done = subprocess.run(argv, input=stdin, capture_output=True,
                               timeout=PROBE_TIMEOUT_SECONDS)
@@ -100,7 +106,9 @@ def _run(argv: Sequence[str], stdin: bytes = b"") -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         return 124, f"no answer within {PROBE_TIMEOUT_SECONDS}s"
     text = (done.stderr or done.stdout).decode("utf-8", "backslashreplace").strip()
-    return done.returncode, text.splitlines()[-1] if text else ""
+    if not text:
+        return done.returncode, ""
+    return done.returncode, text.splitlines()[0 if first_line else -1]
 
 
 def writable_script(rpath: str, rsync_binary: str = "rsync") -> bytes:
