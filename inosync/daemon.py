@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import tempfile
@@ -40,12 +41,13 @@ SOURCE_POLL_SECONDS = 1.0
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 78
 
 
-def runtime_dir() -> str:
-    """A directory only we can write, short enough for ssh control socket paths."""
+def runtime_dir() -> tuple[str, bool]:
+    """A directory only we can write, short enough for ssh control socket paths, and
+    whether we made it (and so remove it at exit)."""
     given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if given and os.path.isdir(given):
-        return given
-    return tempfile.mkdtemp(prefix="inosync-")
+        return given, False
+    return tempfile.mkdtemp(prefix="inosync-"), True
 
 
 def _has_entries(path: str) -> bool:
@@ -61,7 +63,7 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.selector = selectors.DefaultSelector()
-        self.runtime = runtime_dir()
+        self.runtime, self._own_runtime = runtime_dir()
         self.watcher: Watcher | None = None
         self.nodes: list[NodeRunner] = []
         self.identity: tuple[int, int] | None = None
@@ -115,8 +117,7 @@ class Daemon:
         control = os.path.join(self.runtime, f"n{self._node_ids}.sock")
         runner = NodeRunner(self.cfg, node, control, self._source_entries)
         runner.pending.mark_all()
-        runner.touched(time.monotonic())
-        runner.due_at = time.monotonic()
+        runner.due_at = time.monotonic()  # the initial full sync starts at once
         return runner
 
     def _source_entries(self) -> int:
@@ -146,6 +147,8 @@ class Daemon:
                 runner.close(0.5)
             if self.watcher is not None:
                 self.watcher.close()
+            if self._own_runtime:
+                shutil.rmtree(self.runtime, ignore_errors=True)
         log.info("stopped")
         return EXIT_OK
 
