@@ -190,6 +190,12 @@ class Pending:
         """
         if self.full:
             return
+        in_flight = list(in_flight)
+        if any(is_under(move.src, path) for path in in_flight):
+            # A batch in flight resyncs a directory holding src: what it leaves of src on
+            # the node depends on when rsync read it. Whatever that was, it is renamed with
+            # src below; re-checking dst then repairs it (data moves only where it must).
+            self.dirty.add(move.dst)
         if "/" in move.src and self.dirty.covers(move.src.rsplit("/", 1)[0]):
             # src lies in a directory that is resynced anyway (rsync deletes it there) and
             # the node may not even have it yet: send dst instead of replaying the move.

@@ -129,3 +129,10 @@ def test_carry_rechecks_a_path_renamed_after_its_batch_began() -> None:
     pending.carry(["d/f", "untouched"])
     moves, dirty = pending.take()
     assert dirty == ["e/f"]
+
+
+def test_rename_below_a_dir_in_flight_rechecks_the_destination() -> None:
+    pending = Pending()
+    pending.move(Move("d/s", "n/t", True), in_flight=["d"])
+    moves, dirty = pending.take()
+    assert [(m.src, m.dst) for m in moves] == [("d/s", "n/t")] and dirty == ["n/t"]
