@@ -38,6 +38,8 @@ from inosync.watcher import (
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0
 SOURCE_POLL_SECONDS = 1.0
+RESCAN_MIN_SECONDS = 1.0
+OVERFLOW_LOG_SECONDS = 60.0
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 78
 
 
@@ -75,6 +77,10 @@ class Daemon:
         self.ready_sent = False
         self.reload_problem = ""
         self.next_ping = 0.0
+        self.rescan_at: float | None = None
+        self.last_rescan = -RESCAN_MIN_SECONDS
+        self.overflows = 0
+        self.overflow_logged_at = -OVERFLOW_LOG_SECONDS
         self._wake_r, self._wake_w = socket.socketpair()
         self._node_ids = 0
 
@@ -187,6 +193,8 @@ class Daemon:
             deadlines.append(d)
         if self.paused_reason:
             deadlines.append(self.next_source_poll)
+        elif self.rescan_at is not None:
+            deadlines.append(self.rescan_at)
         if self.stop_deadline is not None:
             deadlines.append(self.stop_deadline)
         if self.notifier.watchdog_interval:
@@ -219,6 +227,8 @@ class Daemon:
         if self.reload_requested and not self.stop_requested:
             self.reload_requested = False
             self._reload()
+        if self.rescan_at is not None and now >= self.rescan_at and not self.paused_reason:
+            self._rescan(now)
         if self.paused_reason and now >= self.next_source_poll:
             self._poll_source(now)
         if not self.paused_reason and self.stop_requested <= 1:
@@ -275,14 +285,29 @@ class Daemon:
                 self._pause(fact.reason)
 
     def _overflow(self) -> None:
+        """Events were lost: rescan and fully sync, at most once a second (a sustained
+        storm must not become a rescan loop), saying so at most once a minute."""
+        now = time.monotonic()
+        self.overflows += 1
+        if now - self.overflow_logged_at >= OVERFLOW_LOG_SECONDS:
+            log.warning("inotify queue overflowed (events were lost) %d time(s) since the last "
+                        "warning: rescanning %s and running a full sync of every node; if "
+                        "this recurs, raise fs.inotify.max_queued_events", self.overflows,
+                        self.cfg.wpath)
+            self.overflow_logged_at = now
+            self.overflows = 0
+        if self.rescan_at is None:
+            self.rescan_at = max(now, self.last_rescan + RESCAN_MIN_SECONDS)
+
+    def _rescan(self, now: float) -> None:
         assert self.watcher is not None
-        log.warning("inotify queue overflowed (events were lost): rescanning %s and running a "
-                    "full sync of every node", self.cfg.wpath)
+        self.rescan_at = None
+        self.last_rescan = now
+        log.debug("rescanning %s after lost events", self.cfg.wpath)
         try:
             self.watcher.rewatch_all()
         except WatchLimitError as error:
             log.error("%s", error)
-        now = time.monotonic()
         for runner in self.nodes:
             runner.pending.mark_all()
             runner.touched(now)
