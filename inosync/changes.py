@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 ROOT = ""  # the top of the tree: a dirty ROOT means "full sync"
+MAX_DIRTY_PATHS = 100_000
+MAX_MOVES = 10_000
 
 
 def split(relpath: str) -> list[str]:
@@ -172,6 +174,13 @@ class Pending:
 
     def mark(self, path: str) -> None:
         self.dirty.add(path)
+        self._bound()
+
+    def _bound(self) -> None:
+        """Keep memory bounded while a node is down for long: past a limit, one full sync
+        costs less than remembering every path (Syncthing collapses the same way)."""
+        if len(self.dirty) > MAX_DIRTY_PATHS or len(self.moves) > MAX_MOVES:
+            self.mark_all()
 
     def mark_all(self) -> None:
         """Queue a full sync; pending moves become pointless, the full sync covers them."""
@@ -215,6 +224,7 @@ class Pending:
             self.moves.append(move)
         for path in moved + stale:
             self.dirty.add(rebase(path, move.src, move.dst))
+        self._bound()
 
     def _rebase_in_flight(self, move: Move, in_flight: Iterable[str]) -> None:
         for path in in_flight:

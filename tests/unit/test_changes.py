@@ -136,3 +136,18 @@ def test_rename_below_a_dir_in_flight_rechecks_the_destination() -> None:
     pending.move(Move("d/s", "n/t", True), in_flight=["d"])
     moves, dirty = pending.take()
     assert [(m.src, m.dst) for m in moves] == [("d/s", "n/t")] and dirty == ["n/t"]
+
+
+def test_a_long_outage_collapses_into_one_full_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inosync.changes as changes
+
+    monkeypatch.setattr(changes, "MAX_DIRTY_PATHS", 100)
+    monkeypatch.setattr(changes, "MAX_MOVES", 10)
+    pending = Pending()
+    for index in range(101):
+        pending.mark(f"d{index}/f")
+    assert pending.full and len(pending.dirty) == 1
+    other = Pending()
+    for index in range(11):
+        other.move(Move(f"a{index}", f"b{index}", False))
+    assert other.full and other.moves == []
