@@ -144,28 +144,36 @@ class Watcher:
         return sum(1 for _ in self._walk_dirs(relpath, count_entries=False))
 
     def _walk_dirs(self, top: str, count_entries: bool = True) -> Iterator[str]:
-        """Yield `top` and every non-excluded directory below it, parents first."""
+        """Yield `top` and every non-excluded directory below it, parents first.
+
+        The hot loop of start-up (100,000 entries): files are only counted, and a path is
+        only built for a directory or when there are excludes to check.
+        """
+        matcher = self.excludes if self.excludes else None
         stack = [top]
         while stack:
             relpath = stack.pop()
             yield relpath
+            prefix = relpath + "/" if relpath else ""
+            counted = 0
             try:
                 with os.scandir(self.abspath(relpath)) as entries:
                     for entry in entries:
-                        child = join(relpath, entry.name)
                         try:
                             is_dir = entry.is_dir(follow_symlinks=False)
                         except OSError:
                             continue
                         # the walk never enters excluded dirs: only the name itself to check
-                        if self.excludes and self.excludes.matches_name(child, is_dir):
+                        if matcher is not None and matcher.matches_name(prefix + entry.name,
+                                                                        is_dir):
                             continue
-                        if count_entries:
-                            self.entries += 1
+                        counted += 1
                         if is_dir:
-                            stack.append(child)
+                            stack.append(prefix + entry.name)
             except OSError:
-                continue  # vanished or unreadable: rsync will say so if it matters
+                pass  # vanished or unreadable: rsync will say so if it matters
+            if count_entries:
+                self.entries += counted
 
     def watch_tree(self, top: str = ROOT) -> int:
         """Watch `top` and everything below it (watch first, so nothing is missed)."""
