@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import random
-import stat
 import time
 from collections.abc import Callable, Iterable
 
 from inosync import rsync
-from inosync.changes import Move, PathSet, Pending, is_under, rebase_through
+from inosync.changes import Move, Pending, is_under, rebase_through
 from inosync.config import Config, Node
-from inosync.excludes import ExcludeMatcher
 from inosync.process import Job
 from inosync.rsync import Command, Outcome
+from inosync.sourcetree import excluded_below, listable, needs_move_check
 
 log = logging.getLogger("inosync.node")
 BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close) into a batch
@@ -103,34 +102,14 @@ class NodeRunner:
         elif moves:  # an rsync daemon cannot rename: rebuild from the old copy, then delete it
             self._resend_moves(range(len(moves)))
             if len(moves) <= MAX_LINKED_MOVES:
-                self.linked_queue = [rsync.linked_move(self.cfg, self.node, move,
-                                                       self._excluded_below(move.dst))
-                                     for move in moves]
+                self.linked_queue = [
+                    rsync.linked_move(self.cfg, self.node, move,
+                                      excluded_below(self.cfg.wpath, self.cfg.rexcludes,
+                                                     move.dst))
+                    for move in moves]
                 self._run("moves", self.linked_queue.pop(0), dry_run)
                 return
         self._start_sync(dry_run)
-
-    def _excluded_below(self, top: str) -> list[str]:
-        """Excluded paths below `top` on the source, relative to it (topmost only)."""
-        matcher = ExcludeMatcher(self.cfg.rexcludes)
-        if not matcher:
-            return []
-        found: list[str] = []
-        stack = [top]
-        while stack:
-            folder = stack.pop()
-            try:
-                with os.scandir(os.path.join(self.cfg.wpath, folder)) as entries:
-                    for entry in entries:
-                        path = f"{folder}/{entry.name}"
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                        if matcher.excluded(path, is_dir):
-                            found.append(path[len(top) + 1:])
-                        elif is_dir:
-                            stack.append(path)
-            except OSError:
-                continue  # vanished: the batch sync after this sorts it out
-        return found
 
     def _resend_moves(self, failed: Iterable[int]) -> None:
         """Turn failed renames into "delete src, send dst" in this batch.
@@ -373,45 +352,6 @@ class NodeRunner:
         if self.state == "starting":
             return f"{self.node.name} starting"
         return f"{self.node.name} ok"
-
-
-def listable(wpath: str, paths: Iterable[str]) -> list[str]:
-    """The paths to hand rsync: each one, or its nearest ancestor that is not a directory.
-
-    A path below what is now a file makes rsync fail with ENOTDIR (exit 23, and no
-    deletions in that run); syncing the file itself is what the node needs instead.
-    """
-    kinds: dict[str, bool | None] = {}  # prefix -> is a dir (None: missing)
-
-    def is_dir(prefix: str) -> bool | None:
-        if prefix not in kinds:
-            try:
-                kinds[prefix] = stat.S_ISDIR(os.lstat(os.path.join(wpath, prefix)).st_mode)
-            except FileNotFoundError:
-                kinds[prefix] = None
-            except OSError:  # ENOTDIR and the like: what is above is not a directory
-                kinds[prefix] = None
-        return kinds[prefix]
-
-    result = PathSet()
-    for path in paths:
-        parts = path.split("/")
-        chosen = path
-        for depth in range(1, len(parts)):
-            prefix = "/".join(parts[:depth])
-            kind = is_dir(prefix)
-            if kind is None:
-                break  # missing: rsync deletes the path on the node
-            if kind is False:
-                chosen = prefix
-                break
-        result.add(chosen)
-    return list(result)
-
-
-def needs_move_check(patterns: tuple[str, ...]) -> bool:
-    """Could a pattern match differently after a rename (one with an inner '/' or '**')?"""
-    return any("/" in p.rstrip("/") or "**" in p for p in patterns)
 
 
 def _clock(wall_time: float) -> str:

@@ -121,15 +121,6 @@ def test_literal_patterns_match_only_themselves(path: str, pattern: bytes) -> No
     assert rsync.literal_pattern(path) == pattern
 
 
-def test_paths_below_what_is_now_a_file_become_that_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from inosync.node import listable
-
-    (tmp_path / "a").write_text("a file where a dir was")
-    (tmp_path / "d" / "sub").mkdir(parents=True)
-    paths = ["a/x/f", "a/y", "d/sub/new", "gone/deep/f", "top"]
-    assert sorted(listable(str(tmp_path), paths)) == ["a", "d/sub/new", "gone/deep/f", "top"]
-
-
 def test_sender_failures_name_the_unreadable_source_paths() -> None:
     stderr = (b'file has vanished: "/src/a"\n'
               b'rsync: [sender] opendir "/src/locked" failed: Permission denied (13)\n'
