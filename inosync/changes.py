@@ -260,3 +260,53 @@ class Pending:
         for path in self.dirty:
             replayed.dirty.add(path)
         self.dirty, self.moves = replayed.dirty, replayed.moves
+
+
+WRITE_QUIET_SECONDS = 0.5  # a file modified but not closed is synced once quiet this long
+WRITE_MAX_AGE_SECONDS = 2.0  # or this long after its first unsynced write (a log held open)
+
+
+class OpenWrites:
+    """Files written to but not closed yet: synced on close, when quiet, or when old.
+
+    Syncing on every IN_MODIFY would copy a growing file again and again while it is
+    written (and put half-written files on the nodes); IN_CLOSE_WRITE says it is done.
+    """
+
+    def __init__(self) -> None:
+        self._writes: dict[str, tuple[float, float]] = {}  # path -> (first, last) write
+
+    def __bool__(self) -> bool:
+        return bool(self._writes)
+
+    def modified(self, path: str, now: float) -> None:
+        first = self._writes.get(path, (now, now))[0]
+        self._writes[path] = (first, now)
+
+    def finished(self, path: str) -> None:
+        """Closed, deleted or synced for another reason: no longer waited for."""
+        self._writes.pop(path, None)
+
+    def forget_below(self, top: str) -> None:
+        for path in [p for p in self._writes if is_under(p, top)]:
+            del self._writes[path]
+
+    def rebase(self, src: str, dst: str) -> None:
+        for path in [p for p in self._writes if is_under(p, src)]:
+            self._writes[rebase(path, src, dst)] = self._writes.pop(path)
+
+    def deadline(self) -> float | None:
+        if not self._writes:
+            return None
+        return min(min(last + WRITE_QUIET_SECONDS, first + WRITE_MAX_AGE_SECONDS)
+                   for first, last in self._writes.values())
+
+    def due(self, now: float) -> list[str]:
+        ready = [path for path, (first, last) in self._writes.items()
+                 if now - last >= WRITE_QUIET_SECONDS or now - first >= WRITE_MAX_AGE_SECONDS]
+        for path in ready:
+            del self._writes[path]
+        return ready
+
+    def clear(self) -> None:
+        self._writes.clear()

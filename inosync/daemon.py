@@ -127,7 +127,7 @@ class Daemon:
         return runner
 
     def _source_entries(self) -> int:
-        return self.watcher.entries if self.watcher is not None else 0
+        return self.watcher.current_entries() if self.watcher is not None else 0
 
     # -- the loop -------------------------------------------------------------------
 

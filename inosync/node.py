@@ -43,6 +43,7 @@ class NodeRunner:
         self.batch_paths: list[str] = []
         self.linked_queue: list[Command] = []
         self.unreadable: set[str] = set()  # source paths rsync could not read
+        self.full_entries = 0  # source entries the last full sync's delete bound used
         self.due_at: float | None = None
         self.retry_at = 0.0
         self.failures = 0
@@ -81,9 +82,9 @@ class NodeRunner:
         if self.pending.full:
             self.batch_moves, self.batch_paths = [], []
             self.pending.take()
+            self.full_entries = self.source_entries()
             self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
-                                              self.source_entries(), self.unreadable),
-                      dry_run)
+                                              self.full_entries, self.unreadable), dry_run)
             return
         moves, dirty = self.pending.take()
         # A failed rename is turned into "delete src, send dst". When excludes could mean
@@ -243,7 +244,7 @@ class NodeRunner:
                   "gone (%d entries on the source). Extraneous files are kept. If the "
                   "source really shrank, raise max_delete_share or restart after checking "
                   "it. rsync said: %s", self.node.name, self.cfg.max_delete_share * 100,
-                  self.source_entries(), _tail(stderr),
+                  self.full_entries, _tail(stderr),
                   extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 25})
         self.state = "guard"
         self.problem = "deletions refused (max_delete_share)"

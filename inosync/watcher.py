@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inosync.changes import ROOT, is_under
+from inosync.changes import ROOT, OpenWrites, is_under
 from inosync.excludes import ExcludeMatcher
 
 try:
@@ -98,7 +98,9 @@ class Watcher:
         self._moved_from: dict[int, tuple[str, bool, float]] = {}
         self._rediscovered: dict[str, tuple[str, float]] = {}  # old path -> (new path, when)
         self.entries = 0  # entries seen by the last full walk (for the delete guard)
+        self.changed_since_count = True
         self.limit_error = ""
+        self.writes = OpenWrites()
 
     def fileno(self) -> int:
         return int(self.inotify.fileno())
@@ -180,15 +182,30 @@ class Watcher:
         if top == ROOT:
             self.entries = 0
         added = 0
-        for relpath in self._walk_dirs(top):
+        for relpath in self._walk_dirs(top, count_entries=top == ROOT):
             added += self._add_watch(relpath)
+        if top == ROOT:
+            self.changed_since_count = False
         return added
+
+    def current_entries(self) -> int:
+        """Entries on the source now, for the delete guard of a full sync: the last full
+        walk's count while no event came since, else a fresh count (a walk that adds no
+        watches). A stale count would make the guard refuse deletions the source made."""
+        if self.changed_since_count:
+            self.entries = 0
+            for _ in self._walk_dirs(ROOT):
+                pass
+            self.changed_since_count = False
+        return self.entries
 
     def rewatch_all(self) -> int:
         """After an overflow: walk the whole tree again and fix the map."""
         self._moved_from.clear()
+        self.writes.clear()  # the full sync that follows sends them as they are
         self.entries = 0
         count = self._rewatch(ROOT)
+        self.changed_since_count = False
         self._rediscovered.clear()  # the full sync that follows covers every rename
         return count
 
@@ -246,13 +263,15 @@ class Watcher:
     # -- events ---------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        if not self._moved_from:
-            return None
-        return min(t for _, _, t in self._moved_from.values()) + MOVE_PAIRING_SECONDS
+        deadlines = [t + MOVE_PAIRING_SECONDS for _, _, t in self._moved_from.values()]
+        if (writes := self.writes.deadline()) is not None:
+            deadlines.append(writes)
+        return min(deadlines, default=None)
 
     def expire(self, now: float) -> list[Fact]:
-        """Unpaired IN_MOVED_FROM past the pairing window: the path left the tree."""
-        facts: list[Fact] = []
+        """Unpaired IN_MOVED_FROM past the pairing window: the path left the tree. Files
+        written but not closed that went quiet or grew old: time to sync them."""
+        facts: list[Fact] = [Dirty(path) for path in self.writes.due(now)]
         for cookie, (path, is_dir, seen) in list(self._moved_from.items()):
             if now - seen >= MOVE_PAIRING_SECONDS:
                 del self._moved_from[cookie]
@@ -260,6 +279,7 @@ class Watcher:
         return facts
 
     def _moved_out(self, path: str, is_dir: bool) -> Fact:
+        self.writes.forget_below(path)
         if is_dir:
             self._forget_tree(path)
         return Dirty(path)
@@ -272,6 +292,7 @@ class Watcher:
         except BlockingIOError:
             events = []
         for event in events:
+            self.changed_since_count = True
             facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))
         if self._rediscovered:
             facts.extend(self._pair_rediscovered())
@@ -326,10 +347,17 @@ class Watcher:
             return self._moved_in(cookie, path, is_dir, excluded)
         if excluded:
             return []
+        if mask & F.MODIFY and not is_dir:
+            self.writes.modified(path, time.monotonic())  # synced on close, quiet or age
+            return []
         if mask & F.CREATE and is_dir:
             self._watch_new(path)  # watch first; the dirty dir then covers what came before
-        if mask & F.DELETE and is_dir:
-            self._forget_tree(path)
+        if mask & F.DELETE:
+            self.writes.forget_below(path)
+            if is_dir:
+                self._forget_tree(path)
+        if mask & F.CLOSE_WRITE:
+            self.writes.finished(path)
         if mask & CHANGE_MASK:
             return [Dirty(path)]
         return []
@@ -355,6 +383,7 @@ class Watcher:
         src = origin[0]
         if excluded:  # into an excluded place: a delete
             return [self._moved_out(src, is_dir)]
+        self.writes.rebase(src, path)
         if is_dir:
             self._rename_tree(src, path)
             self._rebase_moved_from(src, path)

@@ -122,3 +122,25 @@ def test_symlinked_wpath_is_watched_and_a_switched_link_is_followed(tmp_path: Pa
     finally:
         daemon.stop(check=False)
         daemon.close()
+
+
+def test_the_delete_bound_counts_the_source_as_it_is_now(tmp_path: Path) -> None:
+    """Started on an empty tree that grew later: a reload's full sync may still delete."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 20, "READY=1")
+        for index in range(20):
+            (src / f"f{index}").write_text(str(index))
+        wait_for(lambda: len(list(dst.iterdir())) == 20, 10, "the new files")
+        for index in range(5):
+            (dst / f"stale{index}").write_text("drift on the node")
+        daemon.reload()
+        wait_for(lambda: not list(dst.glob("stale*")), 10,
+                 "the reload's full sync to delete 5 stale files (20 on the source)")
+        assert "stopped deleting" not in daemon.log()
+    finally:
+        daemon.stop(check=False)
+        daemon.close()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from inosync.changes import ROOT, Move, PathSet, Pending, is_under, rebase, rebase_through
+from inosync.changes import (
+    ROOT,
+    Move,
+    OpenWrites,
+    PathSet,
+    Pending,
+    is_under,
+    rebase,
+    rebase_through,
+)
 
 
 @pytest.mark.parametrize("added, expected", [
@@ -151,3 +160,21 @@ def test_a_long_outage_collapses_into_one_full_sync(monkeypatch: pytest.MonkeyPa
     for index in range(11):
         other.move(Move(f"a{index}", f"b{index}", False))
     assert other.full and other.moves == []
+
+
+def test_open_writes_wait_for_close_quiet_or_age() -> None:
+    writes = OpenWrites()
+    writes.modified("log", 0.0)
+    writes.modified("copy", 0.0)
+    for moment in (0.3, 0.6, 0.9, 1.2, 1.5, 1.8):
+        writes.modified("log", moment)  # a log appended to every 0.3 s, never quiet
+    assert writes.due(0.4) == []
+    assert writes.due(0.5) == ["copy"]  # quiet for 0.5 s
+    assert writes.due(1.9) == [] and writes.deadline() == 2.0
+    assert writes.due(2.0) == ["log"]  # two seconds after its first unsynced write
+    writes.modified("d/f", 3.0)
+    writes.rebase("d", "e")
+    assert writes.due(4.0) == ["e/f"]
+    writes.modified("gone/f", 5.0)
+    writes.forget_below("gone")
+    assert not writes
