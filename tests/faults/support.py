@@ -1,11 +1,15 @@
-"""Shared by the fault tests: polling with a deadline, never a fixed wait."""
+"""Shared by the fault tests: polling with a deadline, never a fixed wait, and a daemon
+that is always stopped when the test is done with it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from helpers import Daemon
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -15,3 +19,34 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None
             return
         time.sleep(0.01)  # a poll interval inside a deadline, not a wait for an event
     pytest.fail(f"timed out waiting for {what}")
+
+
+def notes(daemon: Daemon) -> list[str]:
+    """Everything the daemon sent on NOTIFY_SOCKET, in order."""
+    return [message for _, message in daemon.messages]
+
+
+def wait_ready(daemon: Daemon, timeout: float = 20) -> None:
+    wait_for(lambda: "READY=1" in notes(daemon), timeout, "READY=1")
+
+
+@contextmanager
+def running(workdir: Path, config: Path, env: dict[str, str] | None = None
+            ) -> Iterator[Daemon]:
+    """`python3 -m inosync -c config` for the block; stopped and cleaned up after it."""
+    daemon = Daemon(workdir, config, env=env).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop(check=False)
+        daemon.close()
+
+
+def local_mirror(top: Path, **keys: object) -> tuple[Path, Path, Path]:
+    """An empty source `top/src`, a local node `top/dst` and the config joining them."""
+    from helpers.daemon import write_config
+
+    src, dst = top / "src", top / "dst"
+    src.mkdir()
+    config = write_config(top / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""], **keys)
+    return src, dst, config

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import Daemon
 from helpers.daemon import write_config
 
-from faults.support import wait_for
+from faults.support import local_mirror, running, wait_for, wait_ready
 
 
 def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
@@ -19,8 +18,7 @@ def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
         (dst / f"old{index}").write_text("only on the node")
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
                        max_delete_share=0.5)
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
+    with running(tmp_path, cfg) as daemon:
         daemon.wait_log(lambda text: "stopped deleting" in text, 20, "the delete guard")
         assert len(list(dst.glob("old*"))) >= 29  # at most 1 deletion (1 source entry)
         assert (dst / "kept").read_text() == "source"
@@ -29,9 +27,6 @@ def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
         (src / "new").write_text("incremental syncs go on")
         wait_for(lambda: (dst / "new").exists(), 10, "an incremental sync")
         daemon.assert_alive()
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_a_share_of_one_lets_a_full_sync_delete_everything_extra(tmp_path: Path) -> None:
@@ -42,12 +37,8 @@ def test_a_share_of_one_lets_a_full_sync_delete_everything_extra(tmp_path: Path)
         (dst / f"old{index}").write_text("x")
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
                        max_delete_share=1.0)
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
+    with running(tmp_path, cfg):
         wait_for(lambda: not list(dst.iterdir()), 20, "the stale files to go")
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_ssh_node_logs_in_once_for_many_syncs(tmp_path: Path, sshd_factory) -> None:  # type: ignore[no-untyped-def]
@@ -56,9 +47,8 @@ def test_ssh_node_logs_in_once_for_many_syncs(tmp_path: Path, sshd_factory) -> N
     src.mkdir()
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst),
                        rnodes=[server.rnode], rsh=server.rsh)
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
-        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 30, "READY=1")
+    with running(tmp_path, cfg) as daemon:
+        wait_ready(daemon, 30)
         logins_after_start = server.log.read_text().count("Accepted publickey")
         for index in range(8):
             (src / f"f{index}").write_text(str(index))
@@ -67,9 +57,6 @@ def test_ssh_node_logs_in_once_for_many_syncs(tmp_path: Path, sshd_factory) -> N
         wait_for(lambda: (dst / "renamed").exists(), 10, "the rename")
         logins = server.log.read_text().count("Accepted publickey") - logins_after_start
         assert logins <= 1, f"{logins} new ssh logins for 9 syncs: the connection is not shared"
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
@@ -82,8 +69,7 @@ def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst),
                        rnodes=["", "root@127.0.0.1:"],
                        rsh=f"ssh -p {port} -o StrictHostKeyChecking=no")
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
+    with running(tmp_path, cfg) as daemon:
         daemon.wait_log(lambda text: "attempt 3" in text, 30, "three failed attempts")
         failures = [line for line in daemon.log().splitlines()
                     if "WARNING" in line and "root@127.0.0.1" in line]
@@ -93,9 +79,6 @@ def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
         status = [m for _, m in daemon.messages if m.startswith("STATUS=")][-1]
         assert "root@127.0.0.1 failing since" in status and "next try" in status
         daemon.assert_alive()
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_symlinked_wpath_is_watched_and_a_switched_link_is_followed(tmp_path: Path) -> None:
@@ -106,8 +89,7 @@ def test_symlinked_wpath_is_watched_and_a_switched_link_is_followed(tmp_path: Pa
     current.symlink_to(releases / "1")
     cfg = write_config(tmp_path / "w.toml", wpath=str(current), rpath=str(dst), rnodes=[""],
                        max_delete_share=1.0)
-    daemon = Daemon(tmp_path, cfg, env={"WATCHDOG_USEC": "500000"}).start()
-    try:
+    with running(tmp_path, cfg, env={"WATCHDOG_USEC": "500000"}):
         wait_for(lambda: (dst / "index.html").exists(), 10, "the initial sync")
         (releases / "1" / "new.css").write_text("watched through the link")
         wait_for(lambda: (dst / "new.css").exists(), 10, "a change below the link")
@@ -119,19 +101,13 @@ def test_symlinked_wpath_is_watched_and_a_switched_link_is_followed(tmp_path: Pa
                  and not (dst / "new.css").exists(), 15, "the switched release")
         (releases / "2" / "after").write_text("x")
         wait_for(lambda: (dst / "after").exists(), 10, "changes in the new release")
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_the_delete_bound_counts_the_source_as_it_is_now(tmp_path: Path) -> None:
     """Started on an empty tree that grew later: a reload's full sync may still delete."""
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
-        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 20, "READY=1")
+    src, dst, cfg = local_mirror(tmp_path)
+    with running(tmp_path, cfg) as daemon:
+        wait_ready(daemon, 20)
         for index in range(20):
             (src / f"f{index}").write_text(str(index))
         wait_for(lambda: len(list(dst.iterdir())) == 20, 10, "the new files")
@@ -141,6 +117,3 @@ def test_the_delete_bound_counts_the_source_as_it_is_now(tmp_path: Path) -> None
         wait_for(lambda: not list(dst.glob("stale*")), 10,
                  "the reload's full sync to delete 5 stale files (20 on the source)")
         assert "stopped deleting" not in daemon.log()
-    finally:
-        daemon.stop(check=False)
-        daemon.close()

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from helpers import Daemon
-from helpers.daemon import write_config
-
-from faults.support import wait_for
+from faults.support import local_mirror, running, wait_for, wait_ready
 
 
 def rsync_runs(log: str) -> int:
@@ -16,12 +13,9 @@ def rsync_runs(log: str) -> int:
 
 
 def test_a_growing_file_is_sent_after_close_not_while_written(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
-        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 20, "READY=1")
+    src, dst, cfg = local_mirror(tmp_path)
+    with running(tmp_path, cfg) as daemon:
+        wait_ready(daemon, 20)
         before = rsync_runs(daemon.log())
         with open(src / "upload.iso", "wb") as upload:
             deadline = time.monotonic() + 1.2  # a 1.2 s upload, written every 20 ms
@@ -35,24 +29,15 @@ def test_a_growing_file_is_sent_after_close_not_while_written(tmp_path: Path) ->
         runs = rsync_runs(daemon.log()) - before
         # the create, and the close; not one run per write (there were ~60 writes)
         assert runs <= 3, f"{runs} rsync runs while one file was written"
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
 
 
 def test_a_log_held_open_is_still_mirrored_within_seconds(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
-    daemon = Daemon(tmp_path, cfg).start()
-    try:
-        wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 20, "READY=1")
+    src, dst, cfg = local_mirror(tmp_path)
+    with running(tmp_path, cfg) as daemon:
+        wait_ready(daemon, 20)
         with open(src / "app.log", "a") as log:
             log.write("first line\n")
             log.flush()
             wait_for(lambda: (dst / "app.log").exists()
                      and (dst / "app.log").read_text() == "first line\n", 5,
                      "the appended line while the file stays open")
-    finally:
-        daemon.stop(check=False)
-        daemon.close()

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 from helpers import Daemon
-from helpers.daemon import write_config
 from helpers.fsops import sysctl
 from helpers.tree import wait_converged
 
-from faults.support import wait_for
+from faults.support import local_mirror, wait_ready
 
 QUEUE = "/proc/sys/fs/inotify/max_queued_events"
 
@@ -20,13 +19,11 @@ QUEUE = "/proc/sys/fs/inotify/max_queued_events"
 def test_overflow_storm_rescans_at_most_once_a_second_and_warns_once(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to lower fs.inotify.max_queued_events")
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    src, dst, cfg = local_mirror(tmp_path)
     with sysctl(QUEUE, "16"):  # the queue size is fixed when the daemon opens inotify
         daemon = Daemon(tmp_path, cfg).start()
         try:
-            wait_for(lambda: any(m == "READY=1" for _, m in daemon.messages), 20, "READY=1")
+            wait_ready(daemon, 20)
         except BaseException:
             daemon.stop(check=False)
             daemon.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.daemon import Daemon, run_inosync, write_config
 
-from faults.support import wait_for
+from faults.support import local_mirror, notes, wait_for
 
 
 @pytest.fixture
@@ -33,10 +33,6 @@ def started(tmp_path: Path, trees: tuple[Path, Path]) -> Iterator[Daemon]:
         if daemon.alive():
             daemon.stop(check=False)
         daemon.close()
-
-
-def notes(daemon: Daemon) -> list[str]:
-    return [message for _, message in daemon.messages]
 
 
 
@@ -142,9 +138,7 @@ def test_missing_wpath_exits_1_so_systemd_retries(tmp_path: Path) -> None:
 
 
 def test_stop_sends_what_is_pending_before_exiting(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    src, dst, cfg = local_mirror(tmp_path)
     daemon = Daemon(tmp_path, cfg).start()
     try:
         wait_for(lambda: "READY=1" in notes(daemon), 10, "READY=1")

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Daemon
 from helpers.daemon import write_config
 
-from faults.support import wait_for
+from faults.support import running, wait_for
 
 
 @pytest.fixture
@@ -44,8 +43,7 @@ def test_unreadable_file_is_left_out_and_deletions_go_on(world: Path) -> None:
     wrapper.chmod(0o755)
     cfg = write_config(world / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
                        rsync=str(wrapper))
-    daemon = Daemon(world, cfg).start()
-    try:
+    with running(world, cfg) as daemon:
         daemon.wait_log(lambda text: "cannot read" in text and "secret" in text, 20,
                         "the unreadable file named in the log")
         wait_for(lambda: any(m.startswith("STATUS=in sync") for _, m in daemon.messages), 20,
@@ -56,6 +54,3 @@ def test_unreadable_file_is_left_out_and_deletions_go_on(world: Path) -> None:
         secret.chmod(0o644)
         wait_for(lambda: (dst / "secret").exists(), 10, "the file once readable")
         assert (dst / "secret").read_text() == "root only"
-    finally:
-        daemon.stop(check=False)
-        daemon.close()
