@@ -114,7 +114,7 @@ class Daemon:
             self.watcher.close()
         self.watcher = watcher
         self.selector.register(watcher, selectors.EVENT_READ, "inotify")
-        self.identity = watcher.source_identity()
+        self.identity = identity_of(self.cfg.wpath)
         log.info("watching %d directories (%d entries) under %s in %d ms", count,
                  watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
 

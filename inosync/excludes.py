@@ -142,6 +142,3 @@ class ExcludeMatcher:
             if self.matches_name("/".join(parts[:depth]), True):
                 return True
         return self.matches_name(relpath, is_dir)
-
-    def rsync_args(self) -> list[str]:
-        return [f"--exclude={pattern}" for pattern in self.patterns]

@@ -44,6 +44,7 @@ class NodeRunner:
         self.linked_queue: list[Command] = []
         self.unreadable: set[str] = set()  # source paths rsync could not read
         self.full_entries = 0  # source entries the last full sync's delete bound used
+        self.failing_as: Outcome | None = None  # the kind of failure last logged
         self.due_at: float | None = None
         self.retry_at = 0.0
         self.failures = 0
@@ -290,7 +291,9 @@ class NodeRunner:
         self.retry_at = now + delay
         problem = f"rsync exit {code} ({meaning})"
         level = logging.ERROR if outcome is Outcome.ERROR else logging.WARNING
-        if self.state != "retrying" or problem != self.problem:
+        # One line per change of state: a node that is down fails with 255 one time and
+        # 12 the next (ssh dying before or after rsync starts); that is still one state.
+        if self.state != "retrying" or outcome is not self.failing_as:
             log.log(level, "%s: %s; keeping the paths and retrying with backoff: %s",
                     self.node.name, problem, _tail(stderr),
                     extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": code})
@@ -301,6 +304,7 @@ class NodeRunner:
             self.down_since = time.time()
         self.state = "retrying"
         self.problem = problem
+        self.failing_as = outcome
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []

@@ -393,9 +393,6 @@ class Watcher:
             self._watch_new(path)
         return [Moved(src, path, is_dir)]
 
-    def source_identity(self) -> tuple[int, int] | None:
-        return identity_of(self.wpath)
-
 
 def identity_of(path: str) -> tuple[int, int] | None:
     """(device, inode) of a directory, to notice it being unmounted, hidden or replaced."""
