@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark inosync against lsyncd on the workloads of issue 4 (see bench/README.md).
+"""Benchmark inosync against lsyncd and a plain rsync on typical workloads (bench/README.md).
 
     bash bench/setup
     python3 bench/run.py [--quick] [--json OUT] [--only WORKLOAD[,..]] \

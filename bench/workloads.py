@@ -1,4 +1,4 @@
-"""The workloads of issue 4: what each prepares, changes, and expects on the destination.
+"""The benchmark workloads: what each prepares, changes, and expects on the destination.
 
 Each workload has three parts: `prepare` builds the tree that is already there (and mirrored)
 before the daemon starts, `run` makes the change the way a user would (paced where pacing is

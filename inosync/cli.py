@@ -123,7 +123,7 @@ def writable_script(rpath: str, rsync_binary: str = "rsync") -> bytes:
 
 
 def rsync_version_problem(version_line: str) -> str:
-    """Versions whose --delete-missing-args loses deletions (FIELD: < 3.2.3, and 3.4.3)."""
+    """Versions whose --delete-missing-args loses deletions: before 3.2.3, and 3.4.3."""
     match = re.search(r"version (\d+)\.(\d+)\.(\d+)", version_line)
     if not match:
         return ""

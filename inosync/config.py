@@ -1,7 +1,7 @@
 """Read a TOML config into a frozen Config, reporting every problem at once.
 
 Each problem is one line that names the file and the key and says what to do, so a
-sysadmin can fix a whole file in one pass (borgmatic's lesson).
+sysadmin can fix a whole file in one pass.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A real systemd booted in a systemd-nspawn container, for the system test.
 
-Facts this relies on (checked on these machines, see shared/SYSTEMD-BOX.md): the host's
+Facts this relies on (checked on Debian 12 hosts and CI containers): the host's
 PID 1 is not systemd, so nspawn must run with --keep-unit --register=no from a cgroup
 of its own; the container's PID 1 is reached with nsenter; --volatile=overlay gives a
 pristine root on every boot without copying. The root filesystem is built once with
