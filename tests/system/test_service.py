@@ -400,17 +400,17 @@ def test_config_error_exits_78_without_a_restart_loop_but_missing_wpath_retries(
         {"ActiveState": "inactive", "ConditionResult": "no"}
 
 
-def _readme_block(marker: str) -> str:
-    """The fenced block after `<!-- MARKER ...` in packaging/README-systemd.md."""
+def _readme_block(path: str) -> str:
+    """The fenced block in packaging/README-systemd.md whose first line is `# PATH ...`."""
     text = (REPO / "packaging" / "README-systemd.md").read_text()
-    match = re.search(rf"<!-- {re.escape(marker)}.*?-->\n```\w*\n(.*?)```", text, re.S)
-    assert match, f"no '{marker}' block in packaging/README-systemd.md"
+    match = re.search(rf"```\w*\n(# {re.escape(path)}\b.*?)```", text, re.S)
+    assert match, f"no block for {path} in packaging/README-systemd.md"
     return match.group(1)
 
 
 def test_non_root_instance_runs_with_the_documented_drop_in(box: Box) -> None:
-    config = _readme_block("non-root config")
-    dropin = _readme_block("non-root drop-in")
+    config = _readme_block("/etc/inosync/public.toml")
+    dropin = _readme_block("/etc/systemd/system/inosync@public.service.d/user.conf")
     box.sh("""
         useradd --system --home-dir /var/lib/inosync --create-home \\
             --shell /usr/sbin/nologin inosync
