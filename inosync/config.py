@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inosync.remote_shell import rsh_in_extra
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on old Pythons
@@ -48,6 +50,7 @@ class Config:
     rsh: tuple[str, ...] = ("ssh",)
     log_level: str = "info"
     max_delete_share: float = 0.5
+    logfile: str = ""  # rsync's own log of updates (--log-file), "" for none
     dry_run: bool = field(default=False, compare=False)
 
 
@@ -138,7 +141,7 @@ class _Checker:
 
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
-              "log_level", "max_delete_share")
+              "log_level", "max_delete_share", "logfile")
 # Options that would break the guarantees inosync gives (deleting what exists on the
 # source, or following links) are refused in `extra`.
 FORBIDDEN_EXTRA: dict[str, str] = {
@@ -228,11 +231,30 @@ def validate(raw: dict[str, Any], path: str, *,
     share = c.get("max_delete_share", (float, int), 0.5, "a number between 0 and 1")
     if not 0 <= share <= 1:
         c.fail("max_delete_share", f"{share} is outside 0..1 - 0.5 means at most half a node")
+    for problem in rsh_in_extra(extra):
+        c.fail("extra", problem)
+    logfile = check_logfile(c, c.get("logfile", str, "", "a string"), wpath)
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
                   rexcludes=tuple(excludes), extra=extra, rspeed=rspeed, rsync=rsync,
-                  rsh=rsh, log_level=log_level, max_delete_share=float(share))
+                  rsh=rsh, log_level=log_level, max_delete_share=float(share),
+                  logfile=logfile)
+
+
+def check_logfile(checker: _Checker, logfile: str, wpath: str) -> str:
+    """rsync appends its own log of updates here (the older inosync's `logfile`)."""
+    if not logfile:
+        return ""
+    if "\0" in logfile or not logfile.startswith("/") or logfile.endswith("/"):
+        checker.fail("logfile", f'"{logfile}" is not an absolute file path - write one like '
+                     '"/var/log/inosync/www.log"')
+        return logfile
+    logfile = os.path.normpath(logfile)
+    if wpath.startswith("/") and _inside(logfile, wpath):
+        checker.fail("logfile", f'"{logfile}" is inside wpath, so every sync would cause '
+                     "another - put it outside the watched tree")
+    return logfile
 
 
 def _inside(path: str, parent: str) -> bool:

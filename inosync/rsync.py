@@ -84,11 +84,14 @@ def ssh_argv(cfg: Config, control_path: str | None) -> tuple[str, ...]:
     return tuple(argv)
 
 
-def _common(cfg: Config, node: Node, control_path: str | None) -> list[str]:
+def _common(cfg: Config, node: Node, control_path: str | None,
+            log: bool = True) -> list[str]:
     # --modify-window=-1: compare mtimes to the nanosecond, so a file replaced by another of
     # the same size within the same second is not taken for unchanged.
     argv = [cfg.rsync, "-a", "--force", "--modify-window=-1", f"--timeout={IO_TIMEOUT_SECONDS}",
             "--info=stats1"]
+    if cfg.logfile and log:  # dry runs (counting passes, probes) change nothing: not logged
+        argv.append(f"--log-file={cfg.logfile}")
     if cfg.rspeed:
         argv.append(f"--bwlimit={cfg.rspeed}")
     if node.kind == "ssh":
@@ -232,7 +235,7 @@ def probe(cfg: Config, node: Node, control_path: str | None) -> Command:
 
     A dry run of an empty directory into rpath asks the receiver to open rpath.
     """
-    argv = _common(cfg, node, control_path) + [
+    argv = _common(cfg, node, control_path, log=False) + [
         "--dry-run", "-d", "--", "/var/empty/" if os.path.isdir("/var/empty") else "/dev/null",
         node.dest.rstrip("/") + "/"]
     return Command(tuple(argv))
