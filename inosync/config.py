@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inosync.extraopts import refused_options
 from inosync.remote_shell import rsh_in_extra
 
 if sys.version_info >= (3, 11):
@@ -102,16 +103,19 @@ class _Checker:
         self.problems.append(f"{self.path}: {key}: {message}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any,
-            kind_name: str) -> Any:
+            kind_name: str, wrong: Any = ...) -> Any:
+        """The value of `key`, `default` when it is absent, `wrong` (default: `default`)
+        when it has the wrong type, which is reported once here."""
         if key not in self.raw:
             return default
         value = self.raw[key]
+        wrong = default if wrong is ... else wrong
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             self.fail(key, f"must be {kind_name}, not a boolean")
-            return default
+            return wrong
         if not isinstance(value, kind):
             self.fail(key, f"must be {kind_name}, not {type(value).__name__} {value!r}")
-            return default
+            return wrong
         return value
 
     def string_list(self, key: str) -> list[str]:
@@ -142,24 +146,9 @@ class _Checker:
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
               "log_level", "max_delete_share", "logfile")
-# Options that would break the guarantees inosync gives (deleting what exists on the
-# source, or following links) are refused in `extra`.
-FORBIDDEN_EXTRA: dict[str, str] = {
-    "--delete-excluded": "would delete excluded files on the nodes",
-    "--remove-source-files": "would delete files on the source",
-    "-L": "would follow symlinks instead of mirroring them",
-    "--copy-links": "would follow symlinks instead of mirroring them",
-    "--files-from": "inosync supplies the file list itself",
-    "--from0": "inosync supplies the file list itself",
-    "--dry-run": "use inosync --dry-run instead",
-    "-n": "use inosync --dry-run instead",
-    "--daemon": "is not a transfer option",
-    "--server": "is not a transfer option",
-    "--list-only": "would transfer nothing",
-}
-
-
-def check_abs_dir_path(checker: _Checker, key: str, value: str) -> str:
+def check_abs_dir_path(checker: _Checker, key: str, value: str | None) -> str:
+    if value is None:
+        return ""  # of the wrong type: already said
     if not value:
         checker.fail(key, "is missing - set it to an absolute directory path")
     elif "\0" in value:
@@ -182,8 +171,8 @@ def validate(raw: dict[str, Any], path: str, *,
             hint = f' - did you mean "{close[0]}"?' if close else \
                 f" - known keys: {', '.join(KNOWN_KEYS)}"
             c.fail(key, f"unknown key{hint}")
-    wpath = check_abs_dir_path(c, "wpath", c.get("wpath", str, "", "a string"))
-    rpath = check_abs_dir_path(c, "rpath", c.get("rpath", str, "", "a string"))
+    wpath = check_abs_dir_path(c, "wpath", c.get("wpath", str, "", "a string", wrong=None))
+    rpath = check_abs_dir_path(c, "rpath", c.get("rpath", str, "", "a string", wrong=None))
     if wpath.startswith("/") and not exists(wpath):
         c.fail("wpath", f'"{wpath}" is not an existing directory - create it or fix the path')
     if rpath == "/":
@@ -212,10 +201,8 @@ def validate(raw: dict[str, Any], path: str, *,
         if not pattern.strip() or "\n" in pattern or "\0" in pattern:
             c.fail(f"rexcludes[{index}]", f"{pattern!r} is not a usable pattern")
     extra = c.split_words("extra", "")
-    for word in extra:
-        name = word.split("=", 1)[0]
-        if name in FORBIDDEN_EXTRA:
-            c.fail("extra", f'"{word}" {FORBIDDEN_EXTRA[name]} - remove it')
+    for word, reason in refused_options(extra):
+        c.fail("extra", f'"{word}" {reason} - remove it')
     rspeed = c.get("rspeed", int, 0, "a whole number of KB/s (0 = no limit)")
     if isinstance(rspeed, int) and rspeed < 0:
         c.fail("rspeed", f"{rspeed} is negative - use 0 for no limit")
@@ -265,7 +252,11 @@ def load(path: str, *, exists: Callable[[str], bool] = os.path.isdir) -> Config:
     """Read and validate a config file; every failure is a ConfigError."""
     try:
         with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+            data = handle.read()
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise ConfigError([f"{path}: starts with a UTF-8 byte order mark (BOM), which TOML "
+                               "does not allow - save it as UTF-8 without BOM"])
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file - create it (see example.toml)"]) from None
     except (PermissionError, IsADirectoryError) as error:

@@ -16,13 +16,14 @@ import socket
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from inosync import config as config_mod
 from inosync.changes import Move
 from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
+from inosync.reach import PortProbe
 from inosync.service import Notifier, set_level
 from inosync.watcher import (
     Dirty,
@@ -37,18 +38,66 @@ from inosync.watcher import (
 
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0
-SOURCE_POLL_SECONDS = 1.0
+SOURCE_POLL_SECONDS = 1.0  # how often wpath is looked at (a mount on top sends no event)
 RESCAN_MIN_SECONDS = 1.0
 OVERFLOW_LOG_SECONDS = 60.0
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 78
 
 
-def runtime_dir() -> tuple[str, bool]:
+@dataclass
+class SignalFlags:
+    """What signal handlers record; they do nothing else, the loop does the work."""
+
+    stop: int = 0
+    reload: bool = False
+
+
+SIGNALS = SignalFlags()
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    SIGNALS.stop += 1
+
+
+def _on_reload(signum: int, frame: object) -> None:
+    SIGNALS.reload = True
+
+
+def install_signal_flags() -> None:
+    """Catch SIGTERM, SIGINT and SIGHUP as flags, as early as possible: a signal at any
+    moment, even while the config is read, is then handled by the loop, never a traceback."""
+    signal.signal(signal.SIGTERM, _on_stop)
+    signal.signal(signal.SIGINT, _on_stop)
+    signal.signal(signal.SIGHUP, _on_reload)
+
+
+def instance_name(config_path: str) -> str:
+    """The instance's name: its config file's name without .toml (www for www.toml)."""
+    name = os.path.basename(config_path)
+    return name[:-5] if name.endswith(".toml") else name
+
+
+def runtime_dir(name: str) -> tuple[str, bool]:
     """A directory only we can write, short enough for ssh control socket paths, and
-    whether we made it (and so remove it at exit)."""
+    whether we made it (and so remove it at exit).
+
+    systemd's RuntimeDirectory= under the unit; by hand /run/inosync/NAME as root, else
+    $XDG_RUNTIME_DIR/inosync/NAME, else a private directory under /tmp.
+    """
     given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if given and os.path.isdir(given):
         return given, False
+    base = "/run" if os.geteuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "")
+    if base and os.path.isdir(base):
+        path = os.path.join(base, "inosync", name)
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            os.mkdir(path, 0o700)
+            return path, True
+        except FileExistsError:
+            pass  # another instance of the same name, or one that crashed: keep apart
+        except OSError:
+            pass
     return tempfile.mkdtemp(prefix="inosync-"), True
 
 
@@ -65,14 +114,12 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.selector = selectors.DefaultSelector()
-        self.runtime, self._own_runtime = runtime_dir()
+        self.runtime, self._own_runtime = "", False  # made once the source looks usable
         self.watcher: Watcher | None = None
         self.nodes: list[NodeRunner] = []
         self.identity: tuple[int, int] | None = None
         self.paused_reason = ""
         self.next_source_poll = 0.0
-        self.stop_requested = 0
-        self.reload_requested = False
         self.stop_deadline: float | None = None
         self.ready_sent = False
         self.reload_problem = ""
@@ -86,20 +133,16 @@ class Daemon:
 
     # -- setup ----------------------------------------------------------------------
 
+    @property
+    def stop_requested(self) -> int:
+        return SIGNALS.stop
+
     def _install_signals(self) -> None:
         for sock in (self._wake_r, self._wake_w):
             sock.setblocking(False)
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
+        install_signal_flags()
         self.selector.register(self._wake_r, selectors.EVENT_READ, "signal")
-
-    def _on_stop(self, signum: int, frame: object) -> None:
-        self.stop_requested += 1  # only a flag: the loop does the work
-
-    def _on_reload(self, signum: int, frame: object) -> None:
-        self.reload_requested = True
 
     def _start_watching(self) -> None:
         started = time.monotonic()
@@ -143,6 +186,7 @@ class Daemon:
         except WatchLimitError as error:
             log.error("%s", error)
             return EXIT_FAILURE
+        self.runtime, self._own_runtime = runtime_dir(instance_name(self.cfg.path))
         self.nodes = [self._make_node(node) for node in self.cfg.nodes]
         self.notifier.status("initial sync running")
         try:
@@ -153,10 +197,19 @@ class Daemon:
                 runner.close(0.5)
             if self.watcher is not None:
                 self.watcher.close()
+            self._last_words()
             if self._own_runtime:
                 shutil.rmtree(self.runtime, ignore_errors=True)
         log.info("stopped")
         return EXIT_OK
+
+    def _last_words(self) -> None:
+        """STOPPING=1 goes out even if the receiver is slow, within a short grace."""
+        deadline = time.monotonic() + 1.0
+        while self.notifier.deadline() is not None and time.monotonic() < deadline:
+            self.notifier.flush()
+            time.sleep(0.01)  # the receiver has no room: give it a moment, then give up
+        self.notifier.close()
 
     def _finished(self) -> bool:
         """Stop once in-flight and pending work is done, or at the deadline, or at once
@@ -199,6 +252,11 @@ class Daemon:
             deadlines.append(self.stop_deadline)
         if self.notifier.watchdog_interval:
             deadlines.append(self.next_ping)
+        if (d := self.notifier.deadline()) is not None:
+            deadlines.append(d)
+        deadlines += [d for r in self.nodes if (d := r.probe_deadline()) is not None]
+        if not self.paused_reason:
+            deadlines.append(self.next_source_poll)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - now)
@@ -214,18 +272,26 @@ class Daemon:
                 self.selector.unregister(key.fileobj)
                 key.data.job_done(self.cfg.dry_run)
                 self._register_job(key.data)
+            elif isinstance(key.data, tuple):  # a probe of a node that was down
+                runner = key.data[1]
+                self.selector.unregister(key.fileobj)
+                assert isinstance(key.fileobj, PortProbe)
+                runner.probe_done(time.monotonic(), key.fileobj.answered())
         now = time.monotonic()
         if self.watcher is not None:
             self._apply(self.watcher.expire(now))
         if self.notifier.watchdog_interval and now >= self.next_ping:
             self.notifier.watchdog()
             self.next_ping = now + self.notifier.watchdog_interval
-            # A mount on top of wpath sends no event: look while awake anyway.
-            if not self.paused_reason and identity_of(self.cfg.wpath) != self.identity:
+        if not self.paused_reason and now >= self.next_source_poll:
+            # A mount on top of wpath sends no event: look at it every second anyway.
+            self.next_source_poll = now + SOURCE_POLL_SECONDS
+            if identity_of(self.cfg.wpath) != self.identity:
                 self._pause("its device or inode changed, or it is gone (unmounted? hidden "
-                            "by a mount?)")
-        if self.reload_requested and not self.stop_requested:
-            self.reload_requested = False
+                            "by a mount? replaced?)")
+        self._probe_nodes(now)
+        if SIGNALS.reload and not self.stop_requested:
+            SIGNALS.reload = False
             self._reload()
         if self.rescan_at is not None and now >= self.rescan_at and not self.paused_reason:
             self._rescan(now)
@@ -234,6 +300,17 @@ class Daemon:
         if not self.paused_reason and self.stop_requested <= 1:
             self._start_due(now)
         self._report()
+        self.notifier.flush()
+
+    def _probe_nodes(self, now: float) -> None:
+        for runner in self.nodes:
+            if runner.probe is not None and now >= (runner.probe_deadline() or now):
+                self.selector.unregister(runner.probe)
+                runner.probe_done(now, False)  # no answer in time: still down
+            if runner.probe is None and runner.probe_at is not None and now >= runner.probe_at:
+                probe = runner.start_probe(now)
+                if probe is not None:
+                    self.selector.register(probe, selectors.EVENT_WRITE, ("probe", runner))
 
     def _drain_wakeups(self) -> None:
         try:
@@ -315,25 +392,27 @@ class Daemon:
     def _pause(self, reason: str) -> None:
         if not self.paused_reason:
             log.error("source %s looks wrong: %s. Not syncing anything, so the nodes keep "
-                      "their data; resuming when it is back as it was.", self.cfg.wpath, reason)
+                      "their data; resuming once it is a non-empty directory again.",
+                      self.cfg.wpath, reason)
         self.paused_reason = reason
         self.next_source_poll = time.monotonic() + SOURCE_POLL_SECONDS
 
     def _poll_source(self, now: float) -> None:
+        """Resume once wpath is a non-empty directory again, whatever its device or inode:
+        back as it was, replaced by a new tree (a deploy's swap), a switched symlink or a
+        mount with content on top. Missing or empty stays paused: an empty-looking source
+        is exactly what must never be mirrored. The full sync that follows deletes only
+        within the all-or-nothing delete bound."""
         self.next_source_poll = now + SOURCE_POLL_SECONDS
         current = identity_of(self.cfg.wpath)
-        if current is None:
+        if current is None or not _has_entries(self.cfg.wpath):
             return
-        if current != self.identity:
-            if not (os.path.islink(self.cfg.wpath) and _has_entries(self.cfg.wpath)):
-                return
-            # A symlink switched to another non-empty directory (a deploy's "current"
-            # link) is a deliberate act; the full sync's delete bound still applies.
-            log.warning("source %s now points to %s: watching it and running a full sync",
-                        self.cfg.wpath, os.path.realpath(self.cfg.wpath))
-        else:
+        if current == self.identity:
             log.warning("source %s is back: watching it again and running a full sync",
                         self.cfg.wpath)
+        else:
+            log.warning("source %s is a new non-empty directory (%s): watching it and "
+                        "running a full sync", self.cfg.wpath, os.path.realpath(self.cfg.wpath))
         self.paused_reason = ""
         try:
             self._start_watching()
@@ -361,7 +440,14 @@ class Daemon:
         self.reload_problem = ""
         set_level(new.log_level)
         now = time.monotonic()
-        if (new.wpath, new.rexcludes) != (old.wpath, old.rexcludes):
+        if self.paused_reason or identity_of(new.wpath) != self.identity:
+            # A reload always looks at the source afresh: resume if it is usable now.
+            self.paused_reason = self.paused_reason or "it changed before the reload"
+            self._poll_source(now)
+            if self.paused_reason:
+                log.warning("reload: source %s is still missing or empty; staying paused",
+                            new.wpath)
+        elif (new.wpath, new.rexcludes) != (old.wpath, old.rexcludes):
             try:
                 self._start_watching()
             except WatchLimitError as error:
@@ -374,6 +460,8 @@ class Daemon:
                 log.info("reload: node %s removed", runner.node.name)
                 if runner.job is not None:
                     self.selector.unregister(runner.job)
+                if runner.probe is not None:
+                    self.selector.unregister(runner.probe)
                 runner.close(1.0)
         known = {runner.node for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]

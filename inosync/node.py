@@ -17,6 +17,7 @@ from inosync import rsync
 from inosync.changes import Move, Pending, is_under, rebase_through
 from inosync.config import Config, Node
 from inosync.process import Job
+from inosync.reach import PROBE_INTERVAL, PROBE_TIMEOUT, PortProbe, node_address
 from inosync.rsync import Command, Outcome
 from inosync.sourcetree import excluded_below, listable, needs_move_check
 
@@ -25,6 +26,8 @@ BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
 MAX_LINKED_MOVES = 16  # more renames in one batch to a daemon node: plain delete and send
+REFUSED_RECHECK_FIRST = 60.0  # a node with refused deletions counts again after this,
+REFUSED_RECHECK_MAX = 900.0  # doubling up to this, to notice the source is whole again
 
 
 class NodeRunner:
@@ -44,6 +47,13 @@ class NodeRunner:
         self.linked_queue: list[Command] = []
         self.unreadable: set[str] = set()  # source paths rsync could not read
         self.full_entries = 0  # source entries the last full sync's delete bound used
+        self.delete_limit: int | None = None  # what the counting pass allowed the full sync
+        self.would_delete = 0  # deletions the last counting pass found
+        # (would delete, bound) while a full sync refused its deletions; only a later full
+        # sync within the bound clears it, never a narrow sync.
+        self.refused: tuple[int, int] | None = None
+        self.recheck_at: float | None = None
+        self.recheck_delay = REFUSED_RECHECK_FIRST
         self.failing_as: Outcome | None = None  # the kind of failure last logged
         self.due_at: float | None = None
         self.retry_at = 0.0
@@ -55,6 +65,11 @@ class NodeRunner:
         self.last_sync: float | None = None  # wall clock time of the last good sync
         self.master: Job | None = None
         self.master_retry_at = 0.0
+        self.address: tuple[str, int] | None = None  # where the node listens, for probes
+        self.address_known = False
+        self.probe: PortProbe | None = None
+        self.probe_at: float | None = None  # when to probe next while the node is down
+        self.seen_down = False  # a probe found the port closed since the last failure
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -64,12 +79,15 @@ class NodeRunner:
             self.due_at = now + BATCH_DELAY
 
     def deadline(self) -> float | None:
-        if self.job is not None or not self.pending:
+        if self.job is not None:
             return None
+        if not self.pending:
+            return self.recheck_at
         return max(self.due_at or 0.0, self.retry_at)
 
     def in_sync(self) -> bool:
-        return self.job is None and not self.pending and self.state == "ok"
+        return (self.job is None and not self.pending and self.state == "ok"
+                and self.refused is None)
 
     def wants_start(self, now: float) -> bool:
         deadline = self.deadline()
@@ -80,12 +98,20 @@ class NodeRunner:
     def start(self, now: float, dry_run: bool) -> None:
         self.due_at = None
         self.ensure_master(now, dry_run)
+        if self.recheck_at is not None and now >= self.recheck_at:
+            self.pending.mark_all()  # count again: is the source back within the bound?
         if self.pending.full:
+            self.recheck_at = None
             self.batch_moves, self.batch_paths = [], []
             self.pending.take()
             self.full_entries = self.source_entries()
-            self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
-                                              self.full_entries, self.unreadable), dry_run)
+            bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
+            if bound < 0:  # no bound: nothing to count
+                self.delete_limit = -1
+                self._start_full(dry_run)
+            else:
+                self._run("count", rsync.whole_tree_dry_run(
+                    self.cfg, self.node, self.control_path, self.unreadable), dry_run)
             return
         moves, dirty = self.pending.take()
         # A failed rename is turned into "delete src, send dst". When excludes could mean
@@ -145,6 +171,21 @@ class NodeRunner:
                 failed.append(index)
         return failed
 
+    def _start_full(self, dry_run: bool) -> None:
+        self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
+                                          self.delete_limit, self.unreadable), dry_run)
+
+    def _counted(self, stdout: bytes, dry_run: bool) -> None:
+        """The delete bound is all-or-nothing: a full sync that would delete more than the
+        bound deletes nothing at all (and still sends what is new or changed)."""
+        bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
+        self.would_delete = sum(item.is_deletion for item in rsync.parse_itemized(stdout))
+        if dry_run or self.would_delete <= bound:
+            self.delete_limit = bound  # a safety net for what changes after the count
+        else:
+            self.delete_limit = None
+        self._start_full(dry_run)
+
     def _start_sync(self, dry_run: bool) -> None:
         if not self.batch_paths:  # only renames, and all of them worked
             self.phase = "sync"
@@ -168,10 +209,10 @@ class NodeRunner:
         try:
             self.job = Job(command)
         except OSError as error:
-            log.error("%s: cannot run %s: %s - check the rsync and rsh keys",
-                      self.node.name, command.argv[0], error.strerror)
+            key = "rsync" if command.argv[0] == self.cfg.rsync else "rsh"
             self.job = None
-            self._failed(Outcome.ERROR, f"cannot run {command.argv[0]}", b"", 127)
+            self._failed(Outcome.ERROR, f"cannot run {command.argv[0]} ({error.strerror}) - "
+                         f"fix the {key} key in {self.cfg.path}", b"", 127)
 
     def job_done(self, dry_run: bool) -> None:
         """Called when the job's pidfd is readable."""
@@ -184,6 +225,9 @@ class NodeRunner:
 
     def _finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
                   dry_run: bool) -> None:
+        if self.phase == "count" and rsync.classify_exit(code)[0] is Outcome.OK:
+            self._counted(stdout, dry_run)
+            return
         if self.phase == "moves" and self.node.kind == "daemon":
             if code not in (0, 24):
                 log.debug("%s: rebuilding a renamed path from its old copy failed (exit %d); "
@@ -218,10 +262,14 @@ class NodeRunner:
         full = self.phase == "full"
         count = len(self.batch_paths)
         sent = rsync.bytes_sent(stdout)
-        if self.state in ("retrying", "guard") and self.failures:
+        if self.state == "retrying" and self.failures:
             log.warning("%s: back in sync after %d failed attempts", self.node.name,
                         self.failures)
-        what = "full sync done" if full else f"synced {count} paths"
+        what = f"synced {count} paths"
+        if full and self.delete_limit is None:
+            what = f"full sync done, {self.would_delete} deletions refused"
+        elif full:
+            what = "full sync done"
         if self.batch_moves:
             what += f" after replaying {len(self.batch_moves)} renames"
         log.info("%s: %s in %d ms, %s bytes sent", self.node.name, what,
@@ -231,6 +279,9 @@ class NodeRunner:
                         "INOSYNC_DURATION_MS": int(seconds * 1000),
                         "INOSYNC_BYTES": sent if sent is not None else -1,
                         "INOSYNC_FULL": int(full)})
+        if full:
+            self._full_done()
+        self._stop_probing()
         self.failures = 0
         self.state = "ok"
         self.problem = ""
@@ -240,18 +291,46 @@ class NodeRunner:
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
 
+    def _full_done(self) -> None:
+        """After a full sync: deletions were either all made or all refused."""
+        if self.delete_limit is not None:
+            if self.refused is not None:
+                log.warning("%s: deletions allowed again: the full sync deleted %d "
+                            "extraneous entries (bound %d)", self.node.name,
+                            self.would_delete, self.delete_limit,
+                            extra={"INOSYNC_NODE": self.node.name})
+            self.refused, self.recheck_at = None, None
+            self.recheck_delay = REFUSED_RECHECK_FIRST
+            return
+        bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
+        if self.refused is None:
+            log.error("%s: deletions refused: a full sync would delete %d entries on the node "
+                      "but max_delete_share %g allows %d (the source has %d). New and changed "
+                      "files were sent; nothing was deleted. If the source really shrank, "
+                      "raise max_delete_share and reload", self.node.name, self.would_delete,
+                      self.cfg.max_delete_share, bound, self.full_entries,
+                      extra={"INOSYNC_NODE": self.node.name,
+                             "INOSYNC_WOULD_DELETE": self.would_delete,
+                             "INOSYNC_DELETE_BOUND": bound})
+        else:
+            self.recheck_delay = min(REFUSED_RECHECK_MAX, self.recheck_delay * 2)
+            log.debug("%s: deletions still refused (%d > %d)", self.node.name,
+                      self.would_delete, bound)
+        self.refused = (self.would_delete, bound)
+        self.recheck_at = time.monotonic() + self.recheck_delay
+
     def _guarded(self, stderr: bytes) -> None:
-        log.error("%s: full sync stopped deleting: more than %d%% of the node would have "
-                  "gone (%d entries on the source). Extraneous files are kept. If the "
-                  "source really shrank, raise max_delete_share or restart after checking "
-                  "it. rsync said: %s", self.node.name, self.cfg.max_delete_share * 100,
-                  self.full_entries, _tail(stderr),
-                  extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 25})
-        self.state = "guard"
-        self.problem = "deletions refused (max_delete_share)"
+        """rsync's --max-delete stopped a full sync: the source shrank after the count.
+        Count again at once; the next full sync then refuses all or none."""
+        log.warning("%s: the source changed while a full sync ran and it hit the delete "
+                    "bound; counting again. rsync said: %s", self.node.name, _tail(stderr),
+                    extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 25})
+        self.pending.mark_all()
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
+        self.retry_at = time.monotonic() + BACKOFF_FIRST  # a churning tree must not spin
+        self.touched(time.monotonic())
 
     def changed(self, path: str) -> None:
         """An event for `path`: an unreadable path there may be readable now."""
@@ -275,7 +354,7 @@ class NodeRunner:
 
     def _failed(self, outcome: Outcome, meaning: str, stderr: bytes, code: int) -> None:
         now = time.monotonic()
-        if self.phase == "full":
+        if self.phase in ("full", "count"):
             self.pending.mark_all()
         else:
             self.pending.give_back([], self.batch_paths)
@@ -289,7 +368,7 @@ class NodeRunner:
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
         delay *= random.uniform(0.8, 1.2)  # so nodes that failed together do not retry together
         self.retry_at = now + delay
-        problem = f"rsync exit {code} ({meaning})"
+        problem = meaning if code == 127 and not stderr else f"rsync exit {code} ({meaning})"
         level = logging.ERROR if outcome is Outcome.ERROR else logging.WARNING
         # One line per change of state: a node that is down fails with 255 one time and
         # 12 the next (ssh dying before or after rsync starts); that is still one state.
@@ -302,12 +381,60 @@ class NodeRunner:
                       self.failures)
         if self.down_since is None:
             self.down_since = time.time()
+        if outcome is Outcome.TRANSIENT and self.probe is None:
+            self.probe_at = now  # is the port closed? then watch for it to open
         self.state = "retrying"
         self.problem = problem
         self.failing_as = outcome
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
+
+    # -- noticing a node's return ---------------------------------------------------
+
+    def probe_deadline(self) -> float | None:
+        if self.probe is not None:
+            return self.probe.started + PROBE_TIMEOUT
+        return self.probe_at
+
+    def start_probe(self, now: float) -> PortProbe | None:
+        """Connect to the node's port; the loop waits for the socket to become writable."""
+        self.probe_at = None
+        if not self.address_known:
+            self.address_known = True
+            self.address = node_address(self.node, self.cfg.rsh, self.cfg.extra)
+        if self.address is None or self.state != "retrying":
+            return None
+        probe = PortProbe(self.address, now)
+        if probe.sock is None:
+            self.probe_done(now, False)
+            return None
+        self.probe = probe
+        return probe
+
+    def probe_done(self, now: float, answered: bool) -> None:
+        if self.probe is not None:
+            self.probe.close()
+            self.probe = None
+        if not answered:
+            self.seen_down = True
+            self.probe_at = now + PROBE_INTERVAL
+            return
+        if self.seen_down and self.retry_at > now:
+            log.info("%s: answers again; retrying now", self.node.name,
+                     extra={"INOSYNC_NODE": self.node.name})
+            self.retry_at = now
+            self.master_retry_at = 0.0
+        # Up: the backoff decides from here; a failure then probes afresh. A node whose
+        # port answers but whose rsync fails is not retried in a loop.
+        self.seen_down = False
+
+    def _stop_probing(self) -> None:
+        if self.probe is not None:
+            self.probe.close()
+            self.probe = None
+        self.probe_at = None
+        self.seen_down = False
 
     # -- the ssh master -------------------------------------------------------------
 
@@ -327,10 +454,15 @@ class NodeRunner:
         except FileNotFoundError:
             pass
         self.master_retry_at = now + BACKOFF_MAX / 6
-        self.master = Job(rsync.ssh_master(self.cfg, self.node, self.control_path))
+        try:
+            self.master = Job(rsync.ssh_master(self.cfg, self.node, self.control_path))
+        except OSError as error:  # rsync's own ssh then fails too, and says so
+            log.debug("%s: cannot start the ssh master: %s", self.node.name, error.strerror)
+            self.master = None
 
     def close(self, grace: float) -> None:
         """Stop the job and the master; used on shutdown and when a node is removed."""
+        self._stop_probing()
         if self.job is not None:
             self.job.terminate()
             if self.job.wait(grace) is None:
@@ -350,8 +482,9 @@ class NodeRunner:
             retry = _clock(time.time() + self.retry_at - now)
             return (f"{self.node.name} failing since {since}, next try {retry} "
                     f"({self.problem})")
-        if self.state == "guard":
-            return f"{self.node.name} {self.problem}"
+        if self.refused is not None:
+            return (f"{self.node.name} deletions refused ({self.refused[0]} would go, "
+                    f"max_delete_share allows {self.refused[1]})")
         if self.job is not None:
             return f"{self.node.name} syncing"
         if self.state == "starting":

@@ -122,14 +122,65 @@ def _skip(unreadable: Iterable[str]) -> list[str]:
 
 
 def full_sync(cfg: Config, node: Node, control_path: str | None,
-              source_entries: int, unreadable: Iterable[str] = ()) -> Command:
-    """One recursive rsync of the whole tree, deleting extraneous files within a bound."""
-    argv = _common(cfg, node, control_path) + _skip(unreadable) + ["--delete"]
-    limit = max_delete_for(cfg.max_delete_share, source_entries)
-    if limit >= 0:
-        argv.append(f"--max-delete={limit}")
+              delete_limit: int | None, unreadable: Iterable[str] = ()) -> Command:
+    """One recursive rsync of the whole tree.
+
+    `delete_limit` None sends new and changed files and deletes nothing; otherwise
+    extraneous files are deleted, at most `delete_limit` of them (-1: no limit). The limit
+    is only a safety net: the counting pass before it already decided that all of the
+    deletions may go.
+    """
+    argv = _common(cfg, node, control_path) + _skip(unreadable)
+    if delete_limit is not None:
+        argv.append("--delete")
+        if delete_limit >= 0:
+            argv.append(f"--max-delete={delete_limit}")
     argv += ["--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
     return Command(tuple(argv))
+
+
+def whole_tree_dry_run(cfg: Config, node: Node, control_path: str | None,
+                       unreadable: Iterable[str] = ()) -> Command:
+    """The full sync as a dry run that itemizes what it would change and delete.
+
+    It counts the deletions a full sync would make (the delete bound is all-or-nothing),
+    and it is how `check` and verification compare a node with the source.
+    """
+    argv = _common(cfg, node, control_path, log=False) + _skip(unreadable) + [
+        "--delete", "--dry-run", "--itemize-changes",
+        "--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+    return Command(tuple(argv))
+
+
+@dataclass(frozen=True)
+class Itemized:
+    """One line of --itemize-changes: what rsync would do to `path` (relative to rpath)."""
+
+    change: str  # rsync's 11-letter code, or "*deleting"
+    path: str
+
+    @property
+    def is_deletion(self) -> bool:
+        return self.change == "*deleting"
+
+
+_ITEM = re.compile(rb"^([<>ch.*][fdLDS.][^ ]{9}|\*deleting) +(.*)$")
+
+
+def parse_itemized(stdout: bytes) -> list[Itemized]:
+    """The itemized lines of rsync's output; statistics and messages are skipped.
+
+    rsync writes unprintable bytes in names as \\#ooo, and a directory with a trailing "/".
+    """
+    items = []
+    for line in stdout.split(b"\n"):
+        match = _ITEM.match(line)
+        if match is None:
+            continue
+        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), match.group(2))
+        path = os.fsdecode(raw.rstrip(b"/")) or "."
+        items.append(Itemized(match.group(1).decode("ascii", "replace"), path))
+    return items
 
 
 def list_stdin(relpaths: Iterable[str]) -> bytes:

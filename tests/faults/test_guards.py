@@ -19,8 +19,8 @@ def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
                        max_delete_share=0.5)
     with running(tmp_path, cfg) as daemon:
-        daemon.wait_log(lambda text: "stopped deleting" in text, 20, "the delete guard")
-        assert len(list(dst.glob("old*"))) >= 29  # at most 1 deletion (1 source entry)
+        daemon.wait_log(lambda text: "deletions refused" in text, 20, "the delete guard")
+        assert len(list(dst.glob("old*"))) == 30  # all or nothing: not even one deletion
         assert (dst / "kept").read_text() == "source"
         wait_for(lambda: any("deletions refused" in m for _, m in daemon.messages), 10,
                  "STATUS naming the refusal")

@@ -1,0 +1,161 @@
+"""`inosync check`: validate a config and try each node with the daemon's own commands.
+
+A probe of its own would pass configs the daemon then fails on (an `extra` rsync refuses,
+an rpath that is a file). So check runs what the daemon runs: the full sync's rsync argv
+(options, excludes, `extra`, `rsh`, bandwidth) as a dry run, and the rename path where the
+node has one, and reports each failure with the key to fix and rsync's whole message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from inosync import rsync
+from inosync.config import Config, ConfigError, Node, load
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+PROBE_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: exit status and its output."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def message(self) -> str:
+        text = (self.stderr or self.stdout).strip()
+        return text.replace("\n", "\n    ") if text else "(no message)"
+
+
+def run(argv: Sequence[str], stdin: bytes = b"",
+        timeout: float = PROBE_TIMEOUT_SECONDS) -> Ran:
+    try:
+        done = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=timeout)
+    except OSError as error:
+        return Ran(127, "", f"cannot run {argv[0]}: {error.strerror}")
+    except subprocess.TimeoutExpired:
+        return Ran(124, "", f"no answer within {timeout:.0f} s")
+    return Ran(done.returncode, done.stdout.decode("utf-8", "backslashreplace"),
+               done.stderr.decode("utf-8", "backslashreplace"))
+
+
+def rsync_version_problem(version_line: str) -> str:
+    """Versions whose --delete-missing-args loses deletions: before 3.2.3, and 3.4.3."""
+    match = re.search(r"version (\d+)\.(\d+)\.(\d+)", version_line)
+    if not match:
+        return ""
+    version = tuple(int(part) for part in match.groups())
+    if version < (3, 2, 3) or version == (3, 4, 3):
+        return (f"rsync {'.'.join(map(str, version))} mishandles --delete-missing-args, so "
+                "deletions would not reach the node - install rsync 3.2.3 or later (not 3.4.3)")
+    return ""
+
+
+def local_rsync_problem(cfg: Config) -> str:
+    """The rsync key names a binary that runs and is good enough, or this says why not."""
+    ran = run([cfg.rsync, "--version"])
+    if ran.code != 0:
+        return (f"rsync: {cfg.rsync!r} does not run ({ran.message()}) - fix the rsync key "
+                "(a binary on PATH or a full path)")
+    problem = rsync_version_problem(ran.stdout.splitlines()[0] if ran.stdout else "")
+    return f"rsync: this machine's {problem}" if problem else ""
+
+
+def writable_script(rpath: str, rsync_binary: str = "rsync") -> bytes:
+    """sh that says whether rsync could create or write rpath, then prints rsync's version."""
+    parent = os.path.dirname(rpath.rstrip("/")) or "/"
+    path, up, binary = shlex.quote(rpath), shlex.quote(parent), shlex.quote(rsync_binary)
+    return (f"command -v {binary} >/dev/null || {{ echo 'rsync is not installed'; exit 3; }}\n"
+            f"if [ -e {path} ] && [ ! -d {path} ]; then echo 'rpath is not a directory'; "
+            f"exit 4; fi\n"
+            f"if [ -d {path} ]; then [ -w {path} ] || {{ echo 'rpath is not writable'; exit 4; }}\n"
+            f"else [ -d {up} ] && [ -w {up} ] || {{ echo 'rpath is missing and its parent "
+            f"is not a writable directory'; exit 4; }}; fi\n"
+            f"{binary} --version | head -n 1\n").encode()
+
+
+def key_to_fix(cfg: Config, code: int, message: str) -> str:
+    """Which config key most likely fixes a failed dry run, from rsync's exit and words."""
+    text = message.lower()
+    if "unknown option" in text or "syntax or usage" in text or code == 1:
+        return "extra" if cfg.extra else "rsync"
+    if code == 255 or "ssh:" in text or "permission denied (publickey" in text:
+        return "rsh (and the node's host and keys in rnodes)"
+    if "unknown module" in text or "@error" in text:
+        return "rnodes (the module name) or the rsync daemon's configuration"
+    if "not a directory" in text or "mkdir" in text or "change_dir" in text \
+            or "cannot stat destination" in text:
+        return "rpath"
+    if "command not found" in text or code == 127:
+        return "rsync (install rsync on the node)"
+    return "rnodes, rpath or extra, from rsync's message"
+
+
+def dry_run_problem(cfg: Config, node: Node) -> str:
+    """The daemon's full sync as a dry run against the node; a problem line or ""."""
+    ran = run(rsync.whole_tree_dry_run(cfg, node, None).argv)
+    if rsync.classify_exit(ran.code)[0] is rsync.Outcome.OK:
+        return ""
+    return (f"node {node.name!r}: the daemon's rsync fails with exit {ran.code} "
+            f"({rsync.classify_exit(ran.code)[1]}) - fix {key_to_fix(cfg, ran.code, ran.stderr)}"
+            f"; rsync said:\n    {ran.message()}")
+
+
+def rename_path_problem(cfg: Config, node: Node) -> str:
+    """Renames are replayed with a shell on ssh nodes and rename(2) locally: try it."""
+    if node.kind == "local":
+        ran = run(["sh", "-s"], writable_script(cfg.rpath, cfg.rsync))
+    elif node.kind == "ssh":
+        ran = run(list(rsync.ssh_argv(cfg, None)) + [node.host, "sh -s"],
+                  writable_script(cfg.rpath))
+        if ran.code == 255:
+            return (f"node {node.name!r}: ssh failed - check rsh, the host and keys in "
+                    f"rnodes, and that the host is up; ssh said:\n    {ran.message()}")
+    else:
+        return ""  # an rsync daemon renames through rsync alone: the dry run covers it
+    if ran.code != 0:
+        return f"node {node.name!r}: {ran.message()} - fix rpath or its permissions on the node"
+    problem = rsync_version_problem(ran.stdout)
+    return f"node {node.name!r}: {problem}" if problem else ""
+
+
+def node_problems(cfg: Config, node: Node) -> list[str]:
+    first = rename_path_problem(cfg, node)
+    if first and "ssh failed" in first:
+        return [first]  # the dry run would only say the same again
+    return [p for p in (first, dry_run_problem(cfg, node)) if p]
+
+
+def check_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="inosync check", description="Validate a config and try each node with the "
+        "daemon's own rsync command as a dry run (nothing is changed).")
+    parser.add_argument("-c", "--config", required=True, metavar="FILE")
+    try:
+        options = parser.parse_args(argv)
+    except SystemExit as error:
+        return int(error.code or 0) and EXIT_USAGE
+    try:
+        cfg = load(options.config)
+    except ConfigError as error:
+        print("\n".join(error.problems), file=sys.stderr)
+        return EXIT_CONFIG
+    local = local_rsync_problem(cfg)
+    problems = [local] if local else [p for node in cfg.nodes for p in node_problems(cfg, node)]
+    for problem in problems:
+        print(f"{cfg.path}: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_FAILURE
+    print(f"{cfg.path}: ok - {len(cfg.nodes)} node(s) reachable and writable; the daemon's "
+          "rsync runs against each", flush=True)
+    return EXIT_OK
