@@ -35,15 +35,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:  # Ctrl-C in a one-shot command: no traceback
+        return 130
+
+
+def _dispatch(args: list[str]) -> int:
     if args and args[0] == "check":
         return check_command(args[1:])
     if args and args[0] == "demo":
         return demo_command(args[1:])
+    if args and args[0] == "migrate":
+        from inosync.migrate import migrate_command  # only this command needs it
+        return migrate_command(args[1:])
+    install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
     try:
         options = _parser().parse_args(args)
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
-    install_signal_flags()  # from here on a signal is a flag the loop acts on
     try:
         # A missing wpath is not a config error here: it may be a mount that comes later,
         # so the daemon exits 1 and systemd retries, instead of 78 (do not restart).
