@@ -291,15 +291,16 @@ def read_blocks(text: str) -> list[Block]:
     return blocks
 
 
-_OPENING, _CLOSING = ("{", "(", "["), ("}", ")", "]")
+_OPENING, _CLOSING = ("{", "(", "[", "function", "do", "if", "repeat"), ("}", ")", "]", "end",
+                                                                        "until")
 _NOT_A_START = ("end", "else", "elseif", "until", "then", "do")
 
 
 def _skip_statement(parser: _Parser, start: int) -> None:
-    """Move past the statement that failed, to the next line that starts one at the top."""
+    """Move past the statement that failed (brackets and blocks), to the next top one."""
     def depth_change(token: Token) -> int:
-        return (token.kind == "op" and token.text in _OPENING) - \
-            (token.kind == "op" and token.text in _CLOSING)
+        return (token.kind != "string" and token.text in _OPENING) - \
+            (token.kind != "string" and token.text in _CLOSING)
 
     depth = sum(depth_change(token) for token in parser.tokens[start:parser.at])
     while parser.peek().kind != "end":
