@@ -427,7 +427,8 @@ class Daemon:
     def _reload(self) -> None:
         self.notifier.reloading()
         try:
-            new = config_mod.load(self.cfg.path)
+            # A missing wpath is the source's state, not a config error: judged below.
+            new = config_mod.load(self.cfg.path, exists=lambda path: True)
         except config_mod.ConfigError as error:
             self.reload_problem = "; ".join(error.problems)
             log.error("reload failed, still running on the previous config: %s",
