@@ -99,7 +99,12 @@ def write_instance(instance: Instance, source: str, out_dir: str,
         _say([f"{source}: {instance.origin}: not written, {path} would not be valid:",
               *("  " + p for p in error.problems)], error=True)
         return False, EXIT_REFUSED
-    if not write_new(path, text):
+    try:
+        written = write_new(path, text)
+    except OSError as error:
+        _say([f"{path}: cannot write it ({error.strerror})"], error=True)
+        return False, EXIT_REFUSED
+    if not written:
         _say([f"{path}: exists - left alone; move it away or use --out-dir to write "
               f"{instance.name}.toml elsewhere"], error=True)
         return False, EXIT_REFUSED
