@@ -373,8 +373,9 @@ class NodeRunner:
         # One line per change of state: a node that is down fails with 255 one time and
         # 12 the next (ssh dying before or after rsync starts); that is still one state.
         if self.state != "retrying" or outcome is not self.failing_as:
-            log.log(level, "%s: %s; keeping the paths and retrying with backoff: %s",
-                    self.node.name, problem, _tail(stderr),
+            said = f": {_tail(stderr)}" if stderr.strip() else ""
+            log.log(level, "%s: %s; keeping the paths and retrying with backoff%s",
+                    self.node.name, problem, said,
                     extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": code})
         else:
             log.debug("%s: still failing (%s), attempt %d", self.node.name, problem,

@@ -152,3 +152,94 @@ def test_dry_run_changes_nothing_on_the_node(mirror, daemons) -> None:
     d.stop()
     assert snapshot(m.dst) == before
     assert isinstance(d, Daemon)
+
+
+# -- check runs the daemon's own rsync; errors are said once ---------------------------
+
+def local_config(tmp_path: Path, **keys: object) -> Path:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "file").write_text("x")
+    keys.setdefault("rpath", str(tmp_path / "dst"))
+    return write_toml(tmp_path / "w.toml", wpath=str(src), rnodes=[""], **keys)
+
+
+def test_check_runs_the_daemons_rsync_so_a_bad_extra_option_fails(tmp_path) -> None:
+    cfg = local_config(tmp_path, extra="--no-such-option")
+    res = run_inosync("check", "-c", str(cfg))
+    assert res.returncode == 1, output(res)
+    assert "fix extra" in output(res) and "--no-such-option: unknown option" in output(res)
+    assert "Traceback" not in output(res)
+
+
+def test_check_fails_when_rpath_is_a_regular_file(tmp_path) -> None:
+    (tmp_path / "afile").write_text("not a directory")
+    cfg = local_config(tmp_path, rpath=str(tmp_path / "afile"))
+    res = run_inosync("check", "-c", str(cfg))
+    assert res.returncode == 1, output(res)
+    assert "rpath" in output(res) and "not a directory" in output(res).lower()
+
+
+def test_check_gives_an_rsync_daemons_whole_message(tmp_path, rsyncd) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    node = rsyncd.rnode.rsplit("/", 1)[0] + "/no-such-module"
+    cfg = write_toml(tmp_path / "w.toml", wpath=str(src), rpath="/dst", rnodes=[node])
+    res = run_inosync("check", "-c", str(cfg))
+    assert res.returncode == 1, output(res)
+    assert "@ERROR: Unknown module 'no-such-module'" in output(res)
+    assert "rnodes" in output(res)
+
+
+def test_check_names_the_rsync_key_for_a_missing_binary(tmp_path) -> None:
+    cfg = local_config(tmp_path, rsync="/nonexistent/rsync")
+    res = run_inosync("check", "-c", str(cfg))
+    assert res.returncode == 1, output(res)
+    (line,) = problem_lines(res, cfg)
+    assert "rsync" in line and "/nonexistent/rsync" in line and "fix the rsync key" in line
+
+
+def test_a_missing_rsync_binary_is_logged_once_not_at_every_retry(tmp_path) -> None:
+    cfg = local_config(tmp_path, rsync="/nonexistent/rsync")
+    daemon = Daemon(tmp_path, cfg).start()
+    try:
+        daemon.wait_log(lambda text: text.count("still failing") >= 3, 20, "three retries")
+        errors = [ln for ln in daemon.log().splitlines()
+                  if " ERROR " in ln and "/nonexistent/rsync" in ln]
+        # One line when it starts, one when the node starts failing; none per retry.
+        assert len(errors) == 2, errors
+        assert all("fix the rsync key" in line for line in errors)
+    finally:
+        daemon.stop()
+        daemon.close()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("wpath = 5\nrpath = \"/srv/m\"\nrnodes = [\"\"]\n", "wpath: must be a string"),
+    ("\ufeffwpath = \"/srv\"\n", "byte order mark"),
+])
+def test_a_bad_value_is_one_line(tmp_path, content: str, expected: str) -> None:
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(content, encoding="utf-8")
+    res = run_inosync("check", "-c", str(cfg))
+    assert res.returncode == 78
+    lines = problem_lines(res, cfg)
+    assert len(lines) == 1 and expected in lines[0], output(res)
+
+
+def test_demo_on_a_file_is_a_clear_error(tmp_path) -> None:
+    target = tmp_path / "some-file"
+    target.write_text("x")
+    res = run_inosync("demo", str(target))
+    assert res.returncode == 2
+    assert "Traceback" not in output(res) and str(target) in output(res)
+
+
+def test_a_run_that_exits_early_leaves_no_runtime_directory(tmp_path) -> None:
+    cfg = write_toml(tmp_path / "early-exit.toml", wpath=str(tmp_path / "missing"),
+                     rpath=str(tmp_path / "dst"), rnodes=[""])
+    before = set(os.listdir("/tmp"))
+    res = run_inosync("-c", str(cfg))
+    assert res.returncode == 1
+    assert {n for n in set(os.listdir("/tmp")) - before if n.startswith("inosync-")} == set()
+    assert not os.path.exists("/run/inosync/early-exit")

@@ -70,7 +70,7 @@ def test_a_remote_shell_in_extra_is_refused_with_the_rsh_line_to_write(extra: st
 
 
 @pytest.mark.parametrize("words", [
-    ["--numeric-ids", "-H"], ["--exclude=-e"], ["-B1024e"], ["--delete", "-z"], ["-fe x"],
+    ["--numeric-ids", "-H"], ["--temp-dir=-e"], ["-B1024e"], ["--delete", "-z"], ["-Te x"],
 ])
 def test_options_that_only_look_like_a_remote_shell_pass(words: list[str]) -> None:
     assert rsh_options(words) == []
