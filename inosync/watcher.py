@@ -7,16 +7,19 @@ surrogateescape so that any byte sequence survives.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import stat
+import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from inosync.changes import ROOT, OpenWrites, is_under
 from inosync.excludes import ExcludeMatcher
+from inosync.watchlimit import count_dirs, count_entries, watch_limit_message
+from inosync.wdmap import WdMap
 
 try:
     import inotify_simple
@@ -31,9 +34,18 @@ F = inotify_simple.flags
 WATCH_MASK = (F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB | F.MOVED_FROM
               | F.MOVED_TO | F.DELETE_SELF | F.MOVE_SELF | F.ONLYDIR | F.DONT_FOLLOW
               | F.EXCL_UNLINK)
+ROOT_MASK = WATCH_MASK & ~F.DONT_FOLLOW
 CHANGE_MASK = F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB
 MOVE_PAIRING_SECONDS = 0.05  # an unpaired IN_MOVED_FROM after this is a move out
 REDISCOVERY_SECONDS = 1.0
+
+_FS_ENCODING = sys.getfilesystemencoding()
+# inotify_add_watch straight from libc with fixed argument types: the start-up walk calls it
+# once per directory, and a million calls through inotify_simple's generic wrapper cost
+# seconds.
+_inotify_add_watch = ctypes.CDLL(None, use_errno=True).inotify_add_watch
+_inotify_add_watch.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+_inotify_add_watch.restype = ctypes.c_int
 
 
 @dataclass(frozen=True)
@@ -65,36 +77,23 @@ class WatchLimitError(Exception):
     """The kernel's per-user watch limit is too low for this tree."""
 
 
-def watch_limit() -> int | None:
-    try:
-        with open("/proc/sys/fs/inotify/max_user_watches") as handle:
-            return int(handle.read())
-    except (OSError, ValueError):
-        return None
-
-
-def watch_limit_message(wpath: str, needed: int) -> str:
-    limit = watch_limit()
-    suggestion = max(needed * 2, (limit or 0) * 2, 65536)
-    return (f"{wpath}: out of inotify watches: {needed} directories need one each but "
-            f"fs.inotify.max_user_watches is {limit} (shared by all of this user's "
-            f"programs) - raise it: sysctl -w fs.inotify.max_user_watches={suggestion} and "
-            f"put fs.inotify.max_user_watches={suggestion} in /etc/sysctl.d/90-inosync.conf")
-
-
 def join(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
 class Watcher:
-    """Watches every non-excluded directory below wpath."""
+    """Watches every non-excluded directory below wpath.
+
+    The only map is wd -> path (a WdMap): a million directories cost a path string and a
+    list slot each, about 75 bytes. Lookups by path (renames, moves out of the tree) scan
+    it; they are rare next to events, which arrive by wd.
+    """
 
     def __init__(self, wpath: str, excludes: ExcludeMatcher) -> None:
         self.wpath = wpath.rstrip("/") or "/"
         self.excludes = excludes
         self.inotify = inotify_simple.INotify(nonblocking=True)
-        self.path_of: dict[int, str] = {}
-        self.wd_of: dict[str, int] = {}
+        self.path_of = WdMap()
         self._moved_from: dict[int, tuple[str, bool, float]] = {}
         self._rediscovered: dict[str, tuple[str, float]] = {}  # old path -> (new path, when)
         self.entries = 0  # entries seen by the last full walk (for the delete guard)
@@ -110,80 +109,81 @@ class Watcher:
 
     @property
     def watch_count(self) -> int:
-        return len(self.wd_of)
+        return len(self.path_of)
 
     def abspath(self, relpath: str) -> str:
         return os.path.join(self.wpath, relpath) if relpath else self.wpath
 
     # -- watching -------------------------------------------------------------------
 
-    def _add_watch(self, relpath: str) -> bool:
-        # wpath itself may be a symlink to the tree (a deploy's "current" link): follow it
-        # there, and only there.
-        mask = WATCH_MASK & ~F.DONT_FOLLOW if relpath == ROOT else WATCH_MASK
-        try:
-            wd = self.inotify.add_watch(self.abspath(relpath), mask)
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise WatchLimitError(watch_limit_message(
-                    self.wpath, self._count_dirs(ROOT))) from None
-            if error.errno in (errno.ENOENT, errno.ENOTDIR):
-                return False  # gone again already; its parent's events say so
-            log.error("%s: cannot watch (%s) - changes below it are not mirrored until "
-                      "it is readable", self.abspath(relpath), error.strerror)
-            return False
-        old = self.path_of.get(wd)
-        if old is not None and old != relpath:
-            # The same directory under a new name: it was renamed into a place we were not
-            # watching yet (e.g. `mkdir -p new/dir && mv old new/dir/x`), so no IN_MOVED_TO.
-            self.wd_of.pop(old, None)
-            self._rediscovered[old] = (relpath, time.monotonic())
-        self.path_of[wd] = relpath
-        self.wd_of[relpath] = wd
-        return True
+    def _watch_below(self, top: str, seen: set[int] | None = None) -> int:
+        """Watch `top` and every non-excluded directory below it, each before listing it
+        (so nothing created meanwhile is missed); return how many watches went in.
 
-    def _count_dirs(self, relpath: str) -> int:
-        return sum(1 for _ in self._walk_dirs(relpath, count_entries=False))
-
-    def _walk_dirs(self, top: str, count_entries: bool = True) -> Iterator[str]:
-        """Yield `top` and every non-excluded directory below it, parents first.
-
-        The hot loop of start-up (100,000 entries): files are only counted, and a path is
-        only built for a directory or when there are excludes to check.
+        The hot loop of start-up: per directory one add_watch and one scandir, paths
+        taken from scandir's own (C-built) entry paths, files only counted via d_type.
+        A full walk (top is the root) also counts the entries for the delete guard.
         """
+        fd = self.fileno()
+        add_watch = _inotify_add_watch
+        path_of = self.path_of
         matcher = self.excludes if self.excludes else None
-        stack = [top]
+        cut = len(self.wpath) + 1 if self.wpath != "/" else 1
+        stack = [self.abspath(top)]
+        added = entries = 0
         while stack:
-            relpath = stack.pop()
-            yield relpath
-            prefix = relpath + "/" if relpath else ""
-            counted = 0
+            absolute = stack.pop()
+            relpath = absolute[cut:]
+            # wpath itself may be a symlink to the tree (a deploy's "current" link): follow
+            # it there, and only there.
+            wd = add_watch(fd, absolute.encode(_FS_ENCODING, "surrogateescape"),
+                           WATCH_MASK if relpath else ROOT_MASK)
+            if wd >= 0:
+                old = path_of.add(wd, relpath)
+                if old is not None and old != relpath:
+                    self._renamed_behind_our_back(old, relpath)
+                added += 1
+                if seen is not None:
+                    seen.add(wd)
+            else:
+                self._watch_failed(relpath, ctypes.get_errno())
             try:
-                with os.scandir(self.abspath(relpath)) as entries:
-                    for entry in entries:
+                with os.scandir(absolute) as listing:
+                    for entry in listing:
                         try:
                             is_dir = entry.is_dir(follow_symlinks=False)
                         except OSError:
                             continue
                         # the walk never enters excluded dirs: only the name itself to check
-                        if matcher is not None and matcher.matches_name(prefix + entry.name,
+                        if matcher is not None and matcher.matches_name(entry.path[cut:],
                                                                         is_dir):
                             continue
-                        counted += 1
+                        entries += 1
                         if is_dir:
-                            stack.append(prefix + entry.name)
+                            stack.append(entry.path)
             except OSError:
                 pass  # vanished or unreadable: rsync will say so if it matters
-            if count_entries:
-                self.entries += counted
+        if top == ROOT:
+            self.entries = entries
+        return added
+
+    def _renamed_behind_our_back(self, old: str, new: str) -> None:
+        """The same directory under a new name: it was renamed into a place we were not
+        watching yet (e.g. `mkdir -p new/dir && mv old new/dir/x`), so no IN_MOVED_TO."""
+        self._rediscovered[old] = (new, time.monotonic())
+
+    def _watch_failed(self, relpath: str, code: int) -> None:
+        if code == errno.ENOSPC:
+            raise WatchLimitError(watch_limit_message(
+                self.wpath, count_dirs(self.wpath, self.excludes)))
+        if code in (errno.ENOENT, errno.ENOTDIR):
+            return  # gone again already; its parent's events say so
+        log.error("%s: cannot watch (%s) - changes below it are not mirrored until "
+                  "it is readable", self.abspath(relpath), os.strerror(code))
 
     def watch_tree(self, top: str = ROOT) -> int:
         """Watch `top` and everything below it (watch first, so nothing is missed)."""
-        if top == ROOT:
-            self.entries = 0
-        added = 0
-        for relpath in self._walk_dirs(top, count_entries=top == ROOT):
-            added += self._add_watch(relpath)
+        added = self._watch_below(top)
         if top == ROOT:
             self.changed_since_count = False
         return added
@@ -193,9 +193,7 @@ class Watcher:
         walk's count while no event came since, else a fresh count (a walk that adds no
         watches). A stale count would make the guard refuse deletions the source made."""
         if self.changed_since_count:
-            self.entries = 0
-            for _ in self._walk_dirs(ROOT):
-                pass
+            self.entries = count_entries(self.wpath, self.excludes)
             self.changed_since_count = False
         return self.entries
 
@@ -203,33 +201,33 @@ class Watcher:
         """After an overflow: walk the whole tree again and fix the map."""
         self._moved_from.clear()
         self.writes.clear()  # the full sync that follows sends them as they are
-        self.entries = 0
         count = self._rewatch(ROOT)
         self.changed_since_count = False
         self._rediscovered.clear()  # the full sync that follows covers every rename
         return count
 
-    def _rewatch(self, top: str) -> int:
+    def _rewatch(self, top: str, renamed: bool = False) -> int:
         """Watch what is below `top` now and fix the map.
 
         add_watch on a directory already watched returns its wd, so nothing goes unwatched
         meanwhile. Below a subtree, a watch the walk did not meet is kept unless its path
-        is excluded: the directory may have moved on already, and its IN_MOVED_* or
-        IN_DELETE events are still queued. After an overflow (top is the root) those
-        events are gone, so what the walk did not meet is dropped.
+        is excluded (possible only below a directory renamed to where excludes differ): the
+        directory may have moved on already, and its IN_MOVED_* or IN_DELETE events are
+        still queued. After an overflow (top is the root) those events are gone, so what
+        the walk did not meet is dropped.
         """
         seen: set[int] = set()
-        for relpath in self._walk_dirs(top, count_entries=top == ROOT):
-            if self._add_watch(relpath):
-                seen.add(self.wd_of[relpath])
+        self._watch_below(top, seen)
         if top == ROOT:
             stale = [wd for wd in self.path_of if wd not in seen]
-        else:
+        elif renamed and self.excludes:
             stale = [wd for wd, path in self.path_of.items()
-                     if wd not in seen and is_under(path, top) and self.excludes
+                     if wd not in seen and is_under(path, top)
                      and self.excludes.excluded(path, True)]
+        else:
+            stale = []
         for wd in stale:
-            self.wd_of.pop(self.path_of.pop(wd), None)
+            self.path_of.pop(wd, None)
             try:
                 self.inotify.rm_watch(wd)
             except OSError:
@@ -237,10 +235,10 @@ class Watcher:
         return len(seen)
 
     def _forget_tree(self, relpath: str) -> None:
-        """Stop watching a subtree that left the tree (moved out or deleted)."""
-        for path in [p for p in self.wd_of if is_under(p, relpath)]:
-            wd = self.wd_of.pop(path)
-            self.path_of.pop(wd, None)
+        """Stop watching a subtree that left the tree (moved out, or into an excluded
+        place)."""
+        for wd in [wd for wd, path in self.path_of.items() if is_under(path, relpath)]:
+            del self.path_of[wd]
             try:
                 self.inotify.rm_watch(wd)
             except OSError:
@@ -254,11 +252,10 @@ class Watcher:
 
     def _rename_tree(self, src: str, dst: str) -> None:
         prefix = src + "/"
-        for path in [p for p in self.wd_of if p == src or p.startswith(prefix)]:
-            wd = self.wd_of.pop(path)
-            new = dst + path[len(src):]
-            self.wd_of[new] = wd
-            self.path_of[wd] = new
+        cut = len(src)
+        path_of = self.path_of
+        for wd in [wd for wd, p in path_of.items() if p == src or p.startswith(prefix)]:
+            path_of[wd] = dst + path_of[wd][cut:]
 
     # -- events ---------------------------------------------------------------------
 
@@ -321,8 +318,6 @@ class Watcher:
             return [Overflow()]
         parent = self.path_of.get(wd)
         if mask & F.IGNORED:
-            if parent is not None and self.wd_of.get(parent) == wd:
-                del self.wd_of[parent]
             self.path_of.pop(wd, None)
             if parent == ROOT:
                 return [SourceGone(f"{self.wpath} is no longer watched")]
@@ -353,19 +348,19 @@ class Watcher:
         if mask & F.CREATE and is_dir:
             self._watch_new(path)  # watch first; the dirty dir then covers what came before
         if mask & F.DELETE:
+            # A deleted directory was empty, and each watch below it went with an
+            # IN_IGNORED of its own: nothing to look up here.
             self.writes.forget_below(path)
-            if is_dir:
-                self._forget_tree(path)
         if mask & F.CLOSE_WRITE:
             self.writes.finished(path)
         if mask & CHANGE_MASK:
             return [Dirty(path)]
         return []
 
-    def _watch_new(self, path: str) -> None:
+    def _watch_new(self, path: str, renamed: bool = False) -> None:
         """Watch a directory that appeared; at the watch limit, say so and carry on."""
         try:
-            self._rewatch(path)
+            self._rewatch(path, renamed)
         except WatchLimitError as error:
             if not self.limit_error:
                 log.error("%s; changes below %s are NOT mirrored until then (restart or "
@@ -378,7 +373,7 @@ class Watcher:
             if excluded:
                 return []
             if is_dir:
-                self._watch_new(path)
+                self._watch_new(path, renamed=True)  # it may have been ours moments ago
             return [Dirty(path)]
         src = origin[0]
         if excluded:  # into an excluded place: a delete
@@ -390,7 +385,7 @@ class Watcher:
             # Walk the directory at its new place: a directory created inside it while we
             # were behind was looked for under a name that no longer existed (ENOENT), and
             # what is excluded may differ here. add_watch is idempotent for the rest.
-            self._watch_new(path)
+            self._watch_new(path, renamed=True)
         return [Moved(src, path, is_dir)]
 
 
