@@ -283,6 +283,10 @@ class OpenWrites:
         first = self._writes.get(path, (now, now))[0]
         self._writes[path] = (first, now)
 
+    def paths(self) -> list[str]:
+        """Files written and not yet closed: changing right now."""
+        return list(self._writes)
+
     def finished(self, path: str) -> None:
         """Closed, deleted or synced for another reason: no longer waited for."""
         self._writes.pop(path, None)

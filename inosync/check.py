@@ -31,6 +31,7 @@ class Ran:
     code: int
     stdout: str
     stderr: str
+    raw_stdout: bytes = b""  # as rsync wrote it: names need not be UTF-8
 
     def message(self) -> str:
         text = (self.stderr or self.stdout).strip()
@@ -46,7 +47,7 @@ def run(argv: Sequence[str], stdin: bytes = b"",
     except subprocess.TimeoutExpired:
         return Ran(124, "", f"no answer within {timeout:.0f} s")
     return Ran(done.returncode, done.stdout.decode("utf-8", "backslashreplace"),
-               done.stderr.decode("utf-8", "backslashreplace"))
+               done.stderr.decode("utf-8", "backslashreplace"), done.stdout)
 
 
 def rsync_version_problem(version_line: str) -> str:

@@ -14,6 +14,8 @@ from inosync.check import check_command, local_rsync_problem
 from inosync.config import Config, ConfigError, load, validate
 from inosync.daemon import EXIT_CONFIG, EXIT_OK, Daemon, install_signal_flags
 from inosync.service import setup_logging
+from inosync.statuscmd import status_command
+from inosync.verifycmd import verify_command
 
 EXIT_USAGE = 2
 log = logging.getLogger("inosync")
@@ -44,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: list[str]) -> int:
     if args and args[0] == "check":
         return check_command(args[1:])
+    if args and args[0] == "status":
+        return status_command(args[1:])
+    if args and args[0] == "verify":
+        return verify_command(args[1:])
     if args and args[0] == "demo":
         return demo_command(args[1:])
     if args and args[0] == "migrate":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -52,6 +53,8 @@ class Config:
     log_level: str = "info"
     max_delete_share: float = 0.5
     logfile: str = ""  # rsync's own log of updates (--log-file), "" for none
+    verify_interval: float = 3600.0  # seconds between verifications of each node, 0 = off
+    metrics_file: str = ""  # Prometheus textfile, "" for none
     dry_run: bool = field(default=False, compare=False)
 
 
@@ -145,7 +148,7 @@ class _Checker:
 
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
-              "log_level", "max_delete_share", "logfile")
+              "log_level", "max_delete_share", "logfile", "verify_interval", "metrics_file")
 def check_abs_dir_path(checker: _Checker, key: str, value: str | None) -> str:
     if value is None:
         return ""  # of the wrong type: already said
@@ -221,12 +224,45 @@ def validate(raw: dict[str, Any], path: str, *,
     for problem in rsh_in_extra(extra):
         c.fail("extra", problem)
     logfile = check_logfile(c, c.get("logfile", str, "", "a string"), wpath)
+    verify_interval = check_duration(c, "verify_interval",
+                                     c.get("verify_interval", (int, float, str), 3600,
+                                           'seconds or a duration like "30m"'))
+    metrics_file = c.get("metrics_file", str, "", "a string")
+    if metrics_file and (not metrics_file.startswith("/") or metrics_file.endswith("/")):
+        c.fail("metrics_file", f'"{metrics_file}" is not an absolute file path - e.g. '
+               '"/var/lib/prometheus/node-exporter/inosync-www.prom"')
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
                   rexcludes=tuple(excludes), extra=extra, rspeed=rspeed, rsync=rsync,
                   rsh=rsh, log_level=log_level, max_delete_share=float(share),
-                  logfile=logfile)
+                  logfile=logfile, verify_interval=verify_interval,
+                  metrics_file=metrics_file)
+
+
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: int | float | str) -> float | None:
+    """Seconds from 90, 1.5, "90s", "30m", "1h" or "1d"; None when it is not one."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+    if match is None:
+        return None
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def check_duration(checker: _Checker, key: str, value: int | float | str) -> float:
+    seconds = parse_duration(value)
+    if seconds is None or seconds < 0:
+        checker.fail(key, f'{value!r} is not a duration - write seconds, or e.g. "30m", "1h"; '
+                     "0 turns it off")
+        return 0.0
+    if 0 < seconds < 1:
+        checker.fail(key, f"{value!r} is under a second - use 1 or more, or 0 to turn it off")
+        return 0.0
+    return seconds
 
 
 def check_logfile(checker: _Checker, logfile: str, wpath: str) -> str:

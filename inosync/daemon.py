@@ -25,6 +25,8 @@ from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
 from inosync.reach import PortProbe
 from inosync.service import Notifier, set_level
+from inosync.statefiles import StatePublisher, instance_name
+from inosync.views import Instance, status_line
 from inosync.watcher import (
     Dirty,
     Fact,
@@ -69,12 +71,6 @@ def install_signal_flags() -> None:
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
     signal.signal(signal.SIGHUP, _on_reload)
-
-
-def instance_name(config_path: str) -> str:
-    """The instance's name: its config file's name without .toml (www for www.toml)."""
-    name = os.path.basename(config_path)
-    return name[:-5] if name.endswith(".toml") else name
 
 
 def runtime_dir(name: str) -> tuple[str, bool]:
@@ -127,6 +123,9 @@ class Daemon:
         self.rescan_at: float | None = None
         self.last_rescan = -RESCAN_MIN_SECONDS
         self.overflows = 0
+        self.overflows_total = 0
+        self.started_wall = time.time()
+        self.publisher = StatePublisher("")
         self.overflow_logged_at = -OVERFLOW_LOG_SECONDS
         self._wake_r, self._wake_w = socket.socketpair()
         self._node_ids = 0
@@ -187,6 +186,7 @@ class Daemon:
             log.error("%s", error)
             return EXIT_FAILURE
         self.runtime, self._own_runtime = runtime_dir(instance_name(self.cfg.path))
+        self.publisher = StatePublisher(self.runtime, self.cfg.metrics_file)
         self.nodes = [self._make_node(node) for node in self.cfg.nodes]
         self.notifier.status("initial sync running")
         try:
@@ -197,6 +197,7 @@ class Daemon:
                 runner.close(0.5)
             if self.watcher is not None:
                 self.watcher.close()
+            self.publisher.remove()
             self._last_words()
             if self._own_runtime:
                 shutil.rmtree(self.runtime, ignore_errors=True)
@@ -263,13 +264,19 @@ class Daemon:
 
     def _step(self) -> None:
         now = time.monotonic()
-        for key, _ in self.selector.select(self._timeout(now)):
+        # inotify first: a comparison that just ended must know every change made while
+        # it ran, or it would count them as drift.
+        ready = self.selector.select(self._timeout(now))
+        for key, _ in sorted(ready, key=lambda item: item[0].data != "inotify"):
             if key.data == "signal":
                 self._drain_wakeups()
             elif key.data == "inotify":
                 self._apply(self.watcher.read() if self.watcher else [])
             elif isinstance(key.data, NodeRunner):
                 self.selector.unregister(key.fileobj)
+                if key.data.phase in ("verify", "count") and self.watcher is not None:
+                    for path in self.watcher.writes.paths():  # being written: not drift
+                        key.data.changed(path)
                 key.data.job_done(self.cfg.dry_run)
                 self._register_job(key.data)
             elif isinstance(key.data, tuple):  # a probe of a node that was down
@@ -357,6 +364,7 @@ class Daemon:
                 for runner in self.nodes:
                     runner.pending.move(move, runner.batch_paths)
                     runner.changed(fact.src)
+                    runner.changed(fact.dst)
                     runner.touched(now)
             elif isinstance(fact, SourceGone):
                 self._pause(fact.reason)
@@ -366,6 +374,7 @@ class Daemon:
         storm must not become a rescan loop), saying so at most once a minute."""
         now = time.monotonic()
         self.overflows += 1
+        self.overflows_total += 1
         if now - self.overflow_logged_at >= OVERFLOW_LOG_SECONDS:
             log.warning("inotify queue overflowed (events were lost) %d time(s) since the last "
                         "warning: rescanning %s and running a full sync of every node; if "
@@ -455,7 +464,7 @@ class Daemon:
                 log.error("%s", error)
         kept: list[NodeRunner] = []
         for runner in self.nodes:
-            if runner.node in new.nodes:
+            if runner.configured in new.nodes:
                 kept.append(runner)
             else:
                 log.info("reload: node %s removed", runner.node.name)
@@ -464,50 +473,48 @@ class Daemon:
                 if runner.probe is not None:
                     self.selector.unregister(runner.probe)
                 runner.close(1.0)
-        known = {runner.node for runner in kept}
+        known = {runner.configured for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]
         for runner in added:
             log.info("reload: node %s added", runner.node.name)
         for runner in kept:  # a reload also verifies: every node gets a full sync
             runner.cfg = new
             runner.unreadable.clear()  # and tries unreadable paths again
+            runner.count_drift = True  # what its count finds is drift, as a verification's
+            if new.verify_interval != old.verify_interval:
+                runner.schedule_verification(now)
             runner.pending.mark_all()
             runner.touched(now)
         self.nodes = kept + added
+        if new.metrics_file != old.metrics_file:
+            self.publisher.remove()
+            self.publisher = StatePublisher(self.runtime, new.metrics_file)
         log.info("reloaded %s", new.path)
         self.ready_sent = False
 
     # -- reporting ------------------------------------------------------------------
 
     def _report(self) -> None:
-        status = self.status_text(time.monotonic())
+        now, wall = time.monotonic(), time.time()
+        facts = [r.update_facts(now, bool(self.paused_reason)) for r in self.nodes]
+        instance = self.instance_facts()
+        status = status_line(instance, facts, wall)
+        self.publisher.publish(instance, facts, now, wall)
         if not self.ready_sent and all(r.initial_tried for r in self.nodes):
             self.ready_sent = True
             self.notifier.ready(status)
             return
         self.notifier.status(status)
 
-    def status_text(self, now: float) -> str:
-        pending = sum(len(r.pending.dirty) + len(r.pending.moves) for r in self.nodes)
-        syncing = sum(len(r.batch_paths) for r in self.nodes if r.job is not None)
-        if self.paused_reason:
-            head = f"paused: source looks wrong ({self.paused_reason})"
-        elif all(r.in_sync() for r in self.nodes):
-            head = "in sync"
-        elif any(r.job is not None and r.phase == "full" for r in self.nodes):
-            head = "full sync running"
-        elif syncing:
-            head = f"syncing {syncing} paths"
-        else:
-            head = f"{pending} paths pending"
-        parts = [head, "; ".join(r.describe(now) for r in self.nodes)]
-        if self.watcher is not None:
-            parts.append(f"{self.watcher.watch_count} watches")
-        last = max((r.last_sync for r in self.nodes if r.last_sync), default=None)
-        if last:
-            parts.append("last sync " + time.strftime("%H:%M:%S", time.localtime(last)))
+    def instance_facts(self) -> Instance:
+        notes = []
         if self.watcher is not None and self.watcher.limit_error:
-            parts.append(self.watcher.limit_error)
+            notes.append(self.watcher.limit_error)
         if self.reload_problem:
-            parts.append(f"reload failed, running on previous config: {self.reload_problem}")
-        return " | ".join(parts)
+            notes.append(f"reload failed, running on previous config: {self.reload_problem}")
+        return Instance(
+            name=instance_name(self.cfg.path), config=self.cfg.path, wpath=self.cfg.wpath,
+            pid=os.getpid(), started=self.started_wall,
+            watches=self.watcher.watch_count if self.watcher is not None else 0,
+            overflows=self.overflows_total, paused_reason=self.paused_reason,
+            notes=tuple(notes))

@@ -13,13 +13,15 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from inosync import rsync
+from inosync import restricted, rsync
 from inosync.changes import Move, Pending, is_under, rebase_through
 from inosync.config import Config, Node
+from inosync.drift import Drift, count_by_kind, describe, find_drift
+from inosync.nodestate import NodeFacts, Verification
 from inosync.process import Job
 from inosync.reach import PROBE_INTERVAL, PROBE_TIMEOUT, PortProbe, node_address
 from inosync.rsync import Command, Outcome
-from inosync.sourcetree import excluded_below, listable, needs_move_check
+from inosync.sourcetree import listable, needs_move_check
 
 log = logging.getLogger("inosync.node")
 BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close) into a batch
@@ -28,6 +30,8 @@ BACKOFF_MAX = 60.0
 MAX_LINKED_MOVES = 16  # more renames in one batch to a daemon node: plain delete and send
 REFUSED_RECHECK_FIRST = 60.0  # a node with refused deletions counts again after this,
 REFUSED_RECHECK_MAX = 900.0  # doubling up to this, to notice the source is whole again
+VERIFY_JITTER = 0.25  # verifications are spread +-25 % so instances do not line up
+DRIFT_LOGGED_PATHS = 20
 
 
 class NodeRunner:
@@ -37,7 +41,11 @@ class NodeRunner:
                  source_entries: Callable[[], int]) -> None:
         self.cfg = cfg
         self.node = node
+        self.configured = node  # as the config names it: the runner's identity on reload
         self.control_path = control_path if node.kind == "ssh" else None
+        # Whether rrsync confines the node's key: asked before its first sync (ssh only).
+        self.restricted: bool | None = None if node.kind == "ssh" else False
+        self.asked_with: tuple[str, ...] = ()  # the rsh the answer came through
         self.source_entries = source_entries
         self.pending = Pending()
         self.job: Job | None = None
@@ -70,6 +78,12 @@ class NodeRunner:
         self.probe: PortProbe | None = None
         self.probe_at: float | None = None  # when to probe next while the node is down
         self.seen_down = False  # a probe found the port closed since the last failure
+        self.facts = NodeFacts(node.name, node.spec, node.kind)
+        self.oldest_change: float | None = None  # oldest change not yet in a batch
+        self.batch_oldest: float | None = None  # oldest change in the batch in flight
+        self.verify_at: float | None = None  # when the next periodic verification is due
+        self.verify_changes: set[str] | None = None  # changes seen while comparing
+        self.count_drift = False  # the next full sync's count is a verification (reload)
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -77,17 +91,27 @@ class NodeRunner:
         """Something became pending: start a batch soon (not at once, to gather more)."""
         if self.due_at is None:
             self.due_at = now + BATCH_DELAY
+        if self.oldest_change is None:
+            self.oldest_change = now
 
     def deadline(self) -> float | None:
         if self.job is not None:
             return None
         if not self.pending:
-            return self.recheck_at
+            due = [t for t in (self.recheck_at, self._verify_deadline()) if t is not None]
+            return min(due, default=None)
         return max(self.due_at or 0.0, self.retry_at)
 
-    def in_sync(self) -> bool:
-        return (self.job is None and not self.pending and self.state == "ok"
-                and self.refused is None)
+    def _verify_deadline(self) -> float | None:
+        """Never while failing: the retry's own success comes first."""
+        return self.verify_at if self.state != "retrying" else None
+
+    def schedule_verification(self, now: float) -> None:
+        interval = self.cfg.verify_interval
+        if interval <= 0:
+            self.verify_at = None
+            return
+        self.verify_at = now + interval * random.uniform(1 - VERIFY_JITTER, 1 + VERIFY_JITTER)
 
     def wants_start(self, now: float) -> bool:
         deadline = self.deadline()
@@ -98,15 +122,30 @@ class NodeRunner:
     def start(self, now: float, dry_run: bool) -> None:
         self.due_at = None
         self.ensure_master(now, dry_run)
+        if self.node.kind == "ssh" and (self.restricted is None
+                                        or self.asked_with != self.cfg.rsh):
+            self.node, self.restricted = self.configured, None  # ask (again: a new key?)
+            self._run("detect", restricted.probe(self.cfg, self.node, self.control_path),
+                      False)  # a shell command that changes nothing: asked in dry runs too
+            return
         if self.recheck_at is not None and now >= self.recheck_at:
             self.pending.mark_all()  # count again: is the source back within the bound?
+        if not self.pending.full and self.verify_at is not None and now >= self.verify_at \
+                and self.state != "retrying":
+            self._start_verification(dry_run)
+            return
+        self.batch_oldest = self.oldest_change
+        self.oldest_change = None
         if self.pending.full:
             self.recheck_at = None
             self.batch_moves, self.batch_paths = [], []
             self.pending.take()
             self.full_entries = self.source_entries()
             bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
-            if bound < 0:  # no bound: nothing to count
+            if self.count_drift:
+                self.verify_changes = set()
+                self.facts.verifying = True
+            if bound < 0 and not self.count_drift:  # no bound: nothing to count
                 self.delete_limit = -1
                 self._start_full(dry_run)
             else:
@@ -119,25 +158,48 @@ class NodeRunner:
         # every destination is re-checked too: no data moves when the rename worked.
         self.batch_moves = moves
         self.batch_paths = dirty
-        if moves and (self.node.kind == "daemon" or needs_move_check(self.cfg.rexcludes)):
+        if moves and (self._rebuilds_moves() or needs_move_check(self.cfg.rexcludes)):
             self.batch_paths = dirty + [move.dst for move in moves]
-        if moves and self.node.kind == "ssh":
+        if moves and self.node.kind == "ssh" and not self.restricted:
             self._run("moves", rsync.remote_moves(self.cfg, self.node, self.control_path,
                                                   moves), dry_run)
             return
         if moves and self.node.kind == "local":
             self._resend_moves(self._rename_locally(moves, dry_run))
-        elif moves:  # an rsync daemon cannot rename: rebuild from the old copy, then delete it
-            self._resend_moves(range(len(moves)))
-            if len(moves) <= MAX_LINKED_MOVES:
-                self.linked_queue = [
-                    rsync.linked_move(self.cfg, self.node, move,
-                                      excluded_below(self.cfg.wpath, self.cfg.rexcludes,
-                                                     move.dst))
-                    for move in moves]
+        elif moves:  # an rsync daemon or rrsync cannot rename: rebuild from the old copy,
+            self._resend_moves(range(len(moves)))  # then the batch deletes it
+            self.linked_queue = restricted.linked_moves(
+                self.cfg, self.node, self.control_path, moves, bool(self.restricted)
+            ) if len(moves) <= MAX_LINKED_MOVES else []
+            if self.linked_queue:
                 self._run("moves", self.linked_queue.pop(0), dry_run)
                 return
         self._start_sync(dry_run)
+
+    def _rebuilds_moves(self) -> bool:
+        """No mv on the node (an rsync daemon, an rrsync key): renames are rebuilt by rsync
+        from the old copy, and the batch re-checks each destination."""
+        return self.node.kind == "daemon" or bool(self.restricted)
+
+    def _detected(self, code: int, stderr: bytes, dry_run: bool) -> None:
+        """The shell command's answer: rrsync's refusal, a shell, or ssh failing (then the
+        node backs off like any failed sync and is asked again)."""
+        found = restricted.verdict(code, stderr)
+        if found is None:
+            outcome, meaning = rsync.classify_exit(code)
+            self._failed(outcome, meaning, stderr, code)
+            return
+        self.restricted, self.asked_with = found, self.cfg.rsh
+        if found:
+            self.node = restricted.rooted(self.configured)
+            log.info("%s: restricted by rrsync on the node: paths are relative to its "
+                     "directory (rpath), renames go through rsync alone", self.node.name,
+                     extra={"INOSYNC_NODE": self.node.name})
+        else:
+            log.debug("%s: a shell answers on the node: renames are replayed with mv",
+                      self.node.name)
+        self.phase = ""
+        self.start(time.monotonic(), dry_run)
 
     def _resend_moves(self, failed: Iterable[int]) -> None:
         """Turn failed renames into "delete src, send dst" in this batch.
@@ -179,12 +241,69 @@ class NodeRunner:
         """The delete bound is all-or-nothing: a full sync that would delete more than the
         bound deletes nothing at all (and still sends what is new or changed)."""
         bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
-        self.would_delete = sum(item.is_deletion for item in rsync.parse_itemized(stdout))
-        if dry_run or self.would_delete <= bound:
+        items = rsync.parse_itemized(stdout)
+        self.would_delete = sum(item.is_deletion for item in items)
+        refused = not dry_run and 0 <= bound < self.would_delete
+        if self.count_drift:  # a reload: the full sync repairs what this finds
+            self.count_drift = False
+            drift = find_drift(items, self.verify_changes or ())
+            self._record_drift(drift, [d for d in drift if not (refused and d.is_deletion)])
+        if bound < 0 or dry_run or self.would_delete <= bound:
             self.delete_limit = bound  # a safety net for what changes after the count
         else:
             self.delete_limit = None
         self._start_full(dry_run)
+
+    # -- verification -----------------------------------------------------------------
+
+    def _start_verification(self, dry_run: bool) -> None:
+        """Compare the whole node with the source (a dry run); changes pending or seen
+        meanwhile are on their way and never count as drift."""
+        self.verify_at = None
+        self.verify_changes = set(self.pending.dirty) | {
+            path for move in self.pending.moves for path in (move.src, move.dst)}
+        self.facts.verifying = True
+        self._run("verify", rsync.whole_tree_dry_run(self.cfg, self.node, self.control_path,
+                                                     self.unreadable), dry_run)
+
+    def _verified(self, stdout: bytes) -> None:
+        now = time.monotonic()
+        self.phase = ""
+        self.schedule_verification(now)
+        if self.pending.full:  # events were lost meanwhile: the full sync sees to it all
+            self.verify_changes = None
+            self.facts.verifying = False
+            return
+        drift = find_drift(rsync.parse_itemized(stdout), self.verify_changes or ())
+        deletions = sum(d.is_deletion for d in drift)
+        bound = rsync.max_delete_for(self.cfg.max_delete_share, self.source_entries())
+        repair = [d for d in drift if not (0 <= bound < deletions and d.is_deletion)]
+        self._record_drift(drift, repair)
+        if len(repair) < len(drift):
+            log.error("%s: not repairing %d extraneous paths: more than max_delete_share "
+                      "allows (%d)", self.node.name, deletions, bound,
+                      extra={"INOSYNC_NODE": self.node.name})
+        for item in repair:
+            self.pending.mark(item.path)
+        if repair:
+            self.touched(now)
+
+    def _record_drift(self, drift: list[Drift], repair: list[Drift]) -> None:
+        self.verify_changes = None
+        self.facts.verifying = False
+        paths = tuple(d.path or "." for d in drift[:DRIFT_LOGGED_PATHS])
+        self.facts.verification = Verification(
+            time.time(), len(drift), len(repair), paths, tuple(count_by_kind(drift).items()))
+        if drift:
+            self.facts.last_drift = self.facts.verification
+            self.facts.drift_total += len(drift)
+            log.warning("%s: verification found drift: %s; repairing %d", self.node.name,
+                        describe(drift, DRIFT_LOGGED_PATHS), len(repair),
+                        extra={"INOSYNC_NODE": self.node.name, "INOSYNC_DRIFT": len(drift),
+                               "INOSYNC_DRIFT_PATHS": "\n".join(paths)})
+        else:
+            log.info("%s: verified: no drift", self.node.name,
+                     extra={"INOSYNC_NODE": self.node.name, "INOSYNC_DRIFT": 0})
 
     def _start_sync(self, dry_run: bool) -> None:
         if not self.batch_paths:  # only renames, and all of them worked
@@ -228,7 +347,13 @@ class NodeRunner:
         if self.phase == "count" and rsync.classify_exit(code)[0] is Outcome.OK:
             self._counted(stdout, dry_run)
             return
-        if self.phase == "moves" and self.node.kind == "daemon":
+        if self.phase == "verify" and rsync.classify_exit(code)[0] is Outcome.OK:
+            self._verified(stdout)
+            return
+        if self.phase == "detect":
+            self._detected(code, stderr, dry_run)
+            return
+        if self.phase == "moves" and self._rebuilds_moves():
             if code not in (0, 24):
                 log.debug("%s: rebuilding a renamed path from its old copy failed (exit %d); "
                           "the batch sends it instead", self.node.name, code)
@@ -282,6 +407,11 @@ class NodeRunner:
         if full:
             self._full_done()
         self._stop_probing()
+        self.batch_oldest = None
+        self.facts.syncs += 1
+        self.facts.bytes_sent += sent or 0
+        if full and self.facts.last_success is None:
+            self.schedule_verification(time.monotonic())
         self.failures = 0
         self.state = "ok"
         self.problem = ""
@@ -333,7 +463,10 @@ class NodeRunner:
         self.touched(time.monotonic())
 
     def changed(self, path: str) -> None:
-        """An event for `path`: an unreadable path there may be readable now."""
+        """An event for `path`: an unreadable path there may be readable now, and a
+        comparison running now cannot count it as drift."""
+        if self.verify_changes is not None:
+            self.verify_changes.add(path)
         if self.unreadable:
             self.unreadable = {p for p in self.unreadable if not is_under(p, path)}
 
@@ -356,8 +489,18 @@ class NodeRunner:
         now = time.monotonic()
         if self.phase in ("full", "count"):
             self.pending.mark_all()
-        else:
+        elif self.phase != "verify":
             self.pending.give_back([], self.batch_paths)
+        if self.phase == "verify":
+            self.verify_changes = None
+            self.facts.verifying = False
+            self.schedule_verification(now)
+        self._restore_oldest(now)
+        self.facts.failures += 1
+        self.facts.last_error_code = code
+        self.facts.last_error = (stderr.decode("utf-8", "backslashreplace").strip()
+                                 or meaning)
+        self.facts.last_error_at = time.time()
         if outcome is Outcome.PARTIAL and self._skip_unreadable(stderr):
             self.retry_at = now  # redo at once without them: not the node's fault
             self.phase = ""
@@ -390,6 +533,43 @@ class NodeRunner:
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
+
+    def _restore_oldest(self, now: float) -> None:
+        """A batch that did not make it: its changes are the oldest still owed."""
+        if self.batch_oldest is not None and self.pending:
+            self.oldest_change = min(self.oldest_change or now, self.batch_oldest)
+        self.batch_oldest = None
+
+    def update_facts(self, now: float, paused: bool) -> NodeFacts:
+        """Bring the derived facts up to date (the counters are kept as things happen)."""
+        facts = self.facts
+        owed = [t for t in (self.oldest_change, self.batch_oldest) if t is not None]
+        if (self.pending or self.job is not None and self.phase != "verify") and not owed:
+            owed = [now]
+        wall = time.time()
+        facts.behind_since = wall - (now - min(owed)) if owed else None
+        facts.pending_paths = len(self.pending.dirty) + len(self.pending.moves) + (
+            len(self.batch_paths) if self.job is not None else 0)
+        facts.consecutive_failures = self.failures
+        facts.last_success = self.last_sync
+        facts.failing_since = self.down_since if self.state == "retrying" else None
+        facts.next_retry = wall + self.retry_at - now if self.state == "retrying" else None
+        facts.would_delete, facts.delete_bound = self.refused or (None, None)
+        if paused:
+            facts.state = "paused"
+        elif self.state == "retrying":
+            facts.state = "failing"
+        elif self.refused is not None:
+            facts.state = "deletions refused"
+        elif self.state == "starting":
+            facts.state = "starting"
+        elif self.job is not None and self.phase != "verify":
+            facts.state = "syncing"
+        elif self.pending:
+            facts.state = "behind"
+        else:
+            facts.state = "in sync"
+        return facts
 
     # -- noticing a node's return ---------------------------------------------------
 
@@ -476,25 +656,6 @@ class NodeRunner:
                 self.master.kill()
                 self.master.wait(1.0)
             self.master = None
-
-    def describe(self, now: float) -> str:
-        if self.state == "retrying":
-            since = _clock(self.down_since or time.time())
-            retry = _clock(time.time() + self.retry_at - now)
-            return (f"{self.node.name} failing since {since}, next try {retry} "
-                    f"({self.problem})")
-        if self.refused is not None:
-            return (f"{self.node.name} deletions refused ({self.refused[0]} would go, "
-                    f"max_delete_share allows {self.refused[1]})")
-        if self.job is not None:
-            return f"{self.node.name} syncing"
-        if self.state == "starting":
-            return f"{self.node.name} starting"
-        return f"{self.node.name} ok"
-
-
-def _clock(wall_time: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall_time))
 
 
 def _tail(stderr: bytes, limit: int = 400) -> str:

@@ -87,8 +87,10 @@ def ssh_argv(cfg: Config, control_path: str | None) -> tuple[str, ...]:
 def _common(cfg: Config, node: Node, control_path: str | None,
             log: bool = True) -> list[str]:
     # --modify-window=-1: compare mtimes to the nanosecond, so a file replaced by another of
-    # the same size within the same second is not taken for unchanged.
-    argv = [cfg.rsync, "-a", "--force", "--modify-window=-1", f"--timeout={IO_TIMEOUT_SECONDS}",
+    # the same size within the same second is not taken for unchanged. rsync would pass it
+    # on as "-@-1", which rrsync refuses: through rrsync it goes as a long remote option.
+    window = "-M--modify-window=-1" if in_rrsync(node) else "--modify-window=-1"
+    argv = [cfg.rsync, "-a", "--force", window, f"--timeout={IO_TIMEOUT_SECONDS}",
             "--info=stats1"]
     if cfg.logfile and log:  # dry runs (counting passes, probes) change nothing: not logged
         argv.append(f"--log-file={cfg.logfile}")
@@ -101,6 +103,20 @@ def _common(cfg: Config, node: Node, control_path: str | None,
     argv += [f"--exclude={pattern}" for pattern in cfg.rexcludes]
     argv += list(cfg.extra)
     return argv
+
+
+def in_rrsync(node: Node) -> bool:
+    """A node addressed as a bare "user@host:": its key is confined by rrsync to rpath."""
+    return node.kind == "ssh" and node.dest.endswith(":")
+
+
+def node_dir(node: Node) -> str:
+    """The node's directory as rsync's destination argument.
+
+    A bare "user@host:" (rrsync's directory) stays bare: rsync then names the directory
+    ".", which every rrsync accepts, where "host:/" is refused by some.
+    """
+    return node.dest if in_rrsync(node) else node.dest.rstrip("/") + "/"
 
 
 def max_delete_for(share: float, source_entries: int) -> int:
@@ -135,7 +151,7 @@ def full_sync(cfg: Config, node: Node, control_path: str | None,
         argv.append("--delete")
         if delete_limit >= 0:
             argv.append(f"--max-delete={delete_limit}")
-    argv += ["--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+    argv += ["--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
     return Command(tuple(argv))
 
 
@@ -147,8 +163,8 @@ def whole_tree_dry_run(cfg: Config, node: Node, control_path: str | None,
     and it is how `check` and verification compare a node with the source.
     """
     argv = _common(cfg, node, control_path, log=False) + _skip(unreadable) + [
-        "--delete", "--dry-run", "--itemize-changes",
-        "--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+        "--delete", "--dry-run", "--itemize-changes", "--out-format=%i %n",
+        "--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
     return Command(tuple(argv))
 
 
@@ -193,7 +209,7 @@ def batch_sync(cfg: Config, node: Node, control_path: str | None,
     """One rsync for a batch: each listed file is sent or deleted, each dir resynced."""
     argv = _common(cfg, node, control_path) + _skip(unreadable) + [
         "-r", "--delete", "--delete-missing-args", "--files-from=-", "--from0",
-        "--", cfg.wpath.rstrip("/") + "/", node.dest.rstrip("/") + "/"]
+        "--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
     return Command(tuple(argv), list_stdin(relpaths))
 
 
@@ -228,6 +244,45 @@ def linked_move(cfg: Config, node: Node, move: Move, excluded: Sequence[str]) ->
     argv = _common(cfg, node, None) + options + [
         "--mkpath", "--exclude-from=-", "--from0", "--", source, dest]
     return Command(tuple(argv), b"".join(literal_pattern(p) + b"\0" for p in excluded))
+
+
+def rooted_move(cfg: Config, node: Node, control_path: str | None, move: Move,
+                excluded: Sequence[str], origin: str = "") -> Command | None:
+    """`linked_move` for a node whose key rrsync confines to rpath (dest "user@host:").
+
+    rrsync refuses ".." in any path, so the old place cannot be named relative to the new
+    one; an absolute --link-dest or --copy-dest is rooted at rrsync's directory (3.2.x,
+    3.5.x). `origin`, when given, is where the old copy was before the batch's earlier
+    renames (which copy, not move, on such a node): it is offered as the first basis. It
+    runs on the node's shared ssh connection. None when a name would not pass rrsync's
+    word splitting unchanged (it globs wildcards and splits at control characters): that
+    rename is then resent by the batch.
+    """
+    olds = list(dict.fromkeys(p for p in (origin, move.src) if p))  # fuzzy: first wins
+    if not all(rrsync_safe(path) for path in (move.dst, *olds)):
+        return None
+    dst_parent = _parent(move.dst)
+    if move.is_dir:
+        source = os.path.join(cfg.wpath, move.dst) + "/"
+        dest = node.dest + move.dst + "/"
+        options = [f"--link-dest=/{old}" for old in olds]
+    else:
+        source = os.path.join(cfg.wpath, move.dst)
+        dest = node.dest + (dst_parent + "/" if dst_parent else "")
+        options = ["--fuzzy", "--fuzzy", "--no-whole-file"] + [
+            f"--copy-dest=/{parent}" for parent in dict.fromkeys(map(_parent, olds))]
+    argv = _common(cfg, node, control_path) + options + [
+        "--mkpath", "--exclude-from=-", "--from0", "--", source, dest]
+    return Command(tuple(argv), b"".join(literal_pattern(p) + b"\0" for p in excluded))
+
+
+_RRSYNC_UNSAFE = re.compile(r"[*?\[\]{}\x00-\x1f\x7f]")
+
+
+def rrsync_safe(relpath: str) -> bool:
+    """rrsync splits the remote command at whitespace rsync leaves unescaped and globs
+    path arguments: a name with a control character or a wildcard would change meaning."""
+    return not _RRSYNC_UNSAFE.search(relpath)
 
 
 def _parent(relpath: str) -> str:
@@ -288,7 +343,7 @@ def probe(cfg: Config, node: Node, control_path: str | None) -> Command:
     """
     argv = _common(cfg, node, control_path, log=False) + [
         "--dry-run", "-d", "--", "/var/empty/" if os.path.isdir("/var/empty") else "/dev/null",
-        node.dest.rstrip("/") + "/"]
+        node_dir(node)]
     return Command(tuple(argv))
 
 

@@ -74,3 +74,26 @@ def excluded_below(wpath: str, patterns: tuple[str, ...], top: str) -> list[str]
         except OSError:
             continue  # vanished, or a file: the batch sync after this sorts it out
     return found
+
+
+def count_entries(wpath: str, patterns: tuple[str, ...]) -> int:
+    """Entries below wpath that rsync would send (excluded ones left out): the delete
+    bound's measure of the source, for commands that have no watcher to ask."""
+    matcher = ExcludeMatcher(patterns)
+    count = 0
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(os.path.join(wpath, folder)) as entries:
+                for entry in entries:
+                    path = f"{folder}/{entry.name}" if folder else entry.name
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if matcher and matcher.excluded(path, is_dir):
+                        continue
+                    count += 1
+                    if is_dir:
+                        stack.append(path)
+        except OSError:
+            continue
+    return count
