@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import scale as scale_mod  # noqa: E402
 import tools as tools_mod  # noqa: E402
 from harness import RunResult, run_floor, run_one  # noqa: E402
 from meters import CpuMeter  # noqa: E402
@@ -64,6 +66,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="directory holding the inosync package to run (default: this checkout;"
                         " e.g. a `git worktree` of a commit, so edits in progress don't leak in)")
     p.add_argument("--no-floor", action="store_true", help="skip the plain-rsync floor runs")
+    p.add_argument("--scale", action="store_true",
+                   help="the scale benchmark instead: start-up on big trees, fan-out to many "
+                        "nodes (bench/scale.py; not part of --quick)")
+    p.add_argument("--scale-dirs", type=scale_mod.parse_int_list,
+                   default=[100_000, 500_000, 1_000_000], metavar="N,N",
+                   help="tree sizes for --scale start-up, in directories (one file each); "
+                        "'' for none")
+    p.add_argument("--scale-nodes", type=scale_mod.parse_int_list, default=[1, 10, 50],
+                   metavar="K,K", help="node counts for --scale fan-out; '' for none")
+    p.add_argument("--scale-writes", type=int, default=15, metavar="N",
+                   help="lone writes per fan-out run (default 15)")
+    p.add_argument("--scale-key", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra inosync config line for fan-out runs, e.g. max_parallel=4")
+    p.add_argument("--plot", type=Path, default=Path(__file__).resolve().parent / "scale.png",
+                   help="where --scale writes its PNG (default bench/scale.png)")
     p.add_argument("--tmp", type=Path, default=None,
                    help="where the trees go (default: /dev/shm when it is a tmpfs with room, "
                         "so the disk's write-back does not drown the tools' differences; "
@@ -111,6 +128,8 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
             return 2
         tools_mod.INOSYNC_PATH = args.inosync_path.resolve()
+    if args.scale:
+        return main_scale(args)
     problem = check_prerequisites(tools)
     if problem:
         print(problem, file=sys.stderr)
@@ -170,6 +189,46 @@ def main(argv: list[str]) -> int:
         print(f"FAILED {r.workload}/{r.node}/{r.tool}: {r.error}", file=sys.stderr)
         for line in r.log_tail:
             print(f"    | {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main_scale(args: argparse.Namespace) -> int:
+    """run.py --scale: the start-up and fan-out rows, the markdown table and the plot."""
+    tools = [t for t in (args.tools or ["inosync", "lsyncd1"]) if t != "lsyncd15"]
+    problem = check_prerequisites(tools)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib not found; run: bash bench/setup scale", file=sys.stderr)
+        return 2
+    base = Path(tempfile.mkdtemp(prefix="inosync-scale-", dir=args.tmp or default_tmp()))
+    started = time.time()
+    try:
+        results = scale_mod.run(
+            base, args.scale_dirs, args.scale_nodes, tools, not args.no_floor,
+            args.scale_writes, (2_000, 100), args.scale_key,
+            lambda line: print(line, file=sys.stderr, flush=True))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    table = scale_mod.markdown(results)
+    print(table)
+    scale_mod.plot(results, args.plot)
+    print(f"plot: {args.plot}", file=sys.stderr)
+    if args.json:
+        meta = {"scale": True, "dirs": args.scale_dirs, "nodes": args.scale_nodes,
+                "tools": tools, "scale_keys": args.scale_key, "machine": machine(),
+                "inosync": inosync_version(tools_mod.INOSYNC_PATH),
+                "trees_on": f"{base.parent} ({fs_type(base.parent)})",
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+                "duration_s": round(time.time() - started, 1)}
+        args.json.write_text(json.dumps({"meta": meta, "results": [r.to_json() for r in results]},
+                                        indent=2) + "\n")
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.kind}/{r.tool}/{r.size}: {r.error}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -163,9 +163,12 @@ class Convergence:
 
 def wait_converged(src: Path, dst: Path, probe: Probe, deadline: float,
                    poll: float = 0.002,
-                   alive: Callable[[], bool] = lambda: True) -> Convergence:
+                   alive: Callable[[], bool] = lambda: True,
+                   verify: bool = True) -> Convergence:
     """Poll the probe, then confirm with a whole-tree comparison; give up at `deadline`
-    (or as soon as `alive()` says the daemon that should get there has died)."""
+    (or as soon as `alive()` says the daemon that should get there has died).
+    verify=False trusts the probe alone (the scale runs: hashing two trees of a million
+    files would take longer than the run itself)."""
     rounds = 0
     while not probe.prune(dst):
         rounds += 1
@@ -178,6 +181,8 @@ def wait_converged(src: Path, dst: Path, probe: Probe, deadline: float,
                                + [f"not deleted {p}" for p in still_there[:3]])
         time.sleep(poll)
     seen = time.monotonic()
+    if not verify:
+        return Convergence(True, seen, 0.0, [])
     first = True
     while True:
         t0 = time.monotonic()

@@ -1,0 +1,423 @@
+"""The scale benchmark (`run.py --scale`): big trees at start-up, many nodes for one change.
+
+Start-up: a tree of N directories with one small file each, an empty local node; inosync and
+lsyncd (delay 1) are started on it and timed until their watches are in and until the
+initial sync is done, next to the floor (one plain `rsync -a` of the same tree). Fan-out:
+K rsync-daemon modules on loopback as K nodes, one lone write at a time, timed until it is
+on the first node and on all K; then a burst, with the rsync runs it cost per node.
+Trees live on tmpfs and are deleted after each run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meters import SpawnCounter, proc_status
+from sshd import free_port
+from tools import TOOLS, Daemon, Node
+from trees import Probe, make_tree, remove_tree, small_content, wait_converged, write_file
+
+WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+MARK_SLABS = ("inotify_inode_mark", "fsnotify_mark_connector")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ScaleResult:
+    """One row: a start-up (kind 'startup') or a fan-out (kind 'fanout') measurement."""
+
+    kind: str
+    tool: str
+    size: int  # directories (start-up) or nodes (fan-out)
+    ok: bool = False
+    error: str = ""
+    values: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tool": self.tool, "size": self.size, "ok": self.ok,
+                "error": self.error, **self.values}
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def watch_limit_at_least(needed: int) -> Iterator[None]:
+    """Raise fs.inotify.max_user_watches for the run if it is too low; restore it after."""
+    before = int(WATCHES.read_text())
+    if before >= needed:
+        yield
+        return
+    WATCHES.write_text(str(needed))
+    try:
+        yield
+    finally:
+        WATCHES.write_text(str(before))
+
+
+def mark_slab_bytes() -> int | None:
+    """Kernel memory in the slab caches that hold inotify marks (SLUB's sysfs, root only).
+
+    The caches may be merged with others of the same object size, so this is read as a
+    difference around the start-up, where a million new marks dwarf everything else.
+    """
+    total = 0
+    for name in MARK_SLABS:
+        folder = Path("/sys/kernel/slab") / name
+        try:
+            objects = int((folder / "objects").read_text().split()[0])
+            total += objects * int((folder / "slab_size").read_text())
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
+
+
+def own_cpu(pid: int) -> float:
+    """utime + stime of one process (not its children): inosync's own work."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def make_big_tree(root: Path, dirs: int) -> Probe:
+    rels = make_tree(root / "tree", dirs, dirs)
+    return Probe(present={f"tree/{r}": len(small_content(r)) for r in rels})
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+def startup_floor(base: Path, dirs: int) -> ScaleResult:
+    result = ScaleResult("startup", "floor", dirs)
+    src, dst = base / "src", base / "dst"
+    try:
+        make_big_tree(src, dirs)
+        dst.mkdir()
+        t0 = time.monotonic()
+        proc = subprocess.run(["rsync", "-a", f"{src}/", f"{dst}/"])
+        result.values["ready_s"] = time.monotonic() - t0
+        result.ok = proc.returncode == 0
+        result.error = "" if result.ok else f"rsync exit {proc.returncode}"
+    finally:
+        remove_tree(base)
+    return result
+
+
+def startup_tool(base: Path, tool: str, dirs: int, timeout: float) -> ScaleResult:
+    result = ScaleResult("startup", tool, dirs)
+    src, dst, work = base / "src", base / "dst", base / "work"
+    try:
+        probe = make_big_tree(src, dirs)
+        dst.mkdir()
+        work.mkdir()
+        slab0 = mark_slab_bytes()
+        with Daemon(TOOLS[tool], Node("local"), src, dst, work, SpawnCounter(work)) as daemon:
+            t0 = daemon.started_at
+            deadline = t0 + timeout
+            watching = daemon.wait_watching(deadline)
+            if watching is not None:
+                result.values["watches_s"] = watching - t0
+                slab = mark_slab_bytes()
+                if slab is not None and slab0 is not None:
+                    result.values["kernel_marks_MiB"] = (slab - slab0) / 2**20
+            conv = wait_converged(src, dst, probe, deadline, poll=0.02, alive=daemon.alive,
+                                  verify=False)
+            ready = daemon.wait_ready(max(deadline, time.monotonic() + 10))
+            assert daemon.proc is not None
+            status = proc_status(daemon.proc.pid)
+            if ready is not None:
+                result.values["ready_s"] = ready - t0
+            for key in ("VmRSS", "VmHWM"):
+                if key in status:
+                    result.values[f"{key}_MiB"] = status[key] / 1024
+            result.ok = conv.converged and ready is not None and watching is not None
+            if not result.ok:
+                result.error = "; ".join(conv.problems) or "no readiness or watch line"
+                if daemon.log is not None:
+                    result.error += " | " + " / ".join(daemon.log.tail(5))
+    finally:
+        remove_tree(base)
+    return result
+
+
+# -- fan-out -------------------------------------------------------------------------------
+
+class RsyncDaemon:
+    """One `rsync --daemon` on 127.0.0.1 with a module per node (m00, m01, ...)."""
+
+    def __init__(self, home: Path, modules: int) -> None:
+        self.home = home
+        self.port = free_port()
+        self.paths = [home / f"m{i:02d}" for i in range(modules)]
+        lines = [f"pid file = {home / 'rsyncd.pid'}", "max connections = 0",
+                 f"log file = {home / 'rsyncd.log'}"]
+        for index, path in enumerate(self.paths):
+            (path / "dst").mkdir(parents=True)
+            lines += [f"[m{index:02d}]", f"    path = {path}", "    read only = false",
+                      "    use chroot = false", "    uid = root", "    gid = root"]
+        (home / "rsyncd.conf").write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def rnodes(self) -> list[str]:
+        return [f"rsync://127.0.0.1:{self.port}/m{i:02d}" for i in range(len(self.paths))]
+
+    def __enter__(self) -> RsyncDaemon:
+        self.proc = subprocess.Popen(
+            ["rsync", "--daemon", "--no-detach", f"--config={self.home / 'rsyncd.conf'}",
+             f"--port={self.port}", "--address=127.0.0.1"],
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port),
+                                                                        timeout=0.5):
+                return self
+            time.sleep(0.02)
+        raise RuntimeError("rsync --daemon did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: it and its forks
+            self.proc.wait(5)
+
+
+class FanoutDaemon(Daemon):
+    """inosync with K rsync-daemon nodes (tools.Daemon writes a one-node config)."""
+
+    rnodes: list[str] = []
+    extra_keys: list[str] = []
+
+    def _inosync_argv(self) -> list[str]:
+        nodes = ", ".join(f'"{n}"' for n in self.rnodes)
+        lines = [f'wpath = "{self.src}"', 'rpath = "/dst"', f"rnodes = [{nodes}]",
+                 'log_level = "info"', *self.extra_keys]
+        config = self.workdir / "inosync.toml"
+        config.write_text("\n".join(lines) + "\n")
+        return [sys.executable, "-m", "inosync", "-c", str(config)]
+
+
+def _visible(path: Path, data: bytes) -> bool:
+    try:
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
+
+
+def lone_writes(src: Path, dests: list[Path], writes: int, interval: float,
+                timeout: float) -> tuple[list[float], list[float]]:
+    """Write one small file at a time; (first node, last node) latency of each write."""
+    first: list[float] = []
+    last: list[float] = []
+    (src / "lat").mkdir(exist_ok=True)
+    for i in range(writes):
+        rel = f"lat/w{i:03d}.txt"
+        data = small_content(rel, f"write {i} at {time.time()}")
+        write_file(src / rel, data)
+        t0 = time.monotonic()
+        waiting = list(dests)
+        seen: list[float] = []
+        while waiting and time.monotonic() - t0 < timeout:
+            still = [d for d in waiting if not _visible(d / rel, data)]
+            now = time.monotonic()
+            seen += [now - t0] * (len(waiting) - len(still))
+            waiting = still
+            if waiting:
+                time.sleep(0.002)
+        if waiting:
+            raise RuntimeError(f"write {i}: {len(waiting)} of {len(dests)} nodes never got it")
+        first.append(seen[0])
+        last.append(seen[-1])
+        time.sleep(interval)
+    return first, last
+
+
+def fanout(base: Path, nodes: int, writes: int, burst_files: int, burst_dirs: int,
+           timeout: float, extra_keys: list[str]) -> ScaleResult:
+    result = ScaleResult("fanout", "inosync", nodes)
+    src, work = base / "src", base / "work"
+    try:
+        make_tree(src / "base", 1000, 100, prefix="b")
+        work.mkdir()
+        with RsyncDaemon(base / "rsyncd", nodes) as rsyncd:
+            for path in rsyncd.paths:
+                subprocess.run(["rsync", "-a", f"{src}/", f"{path / 'dst'}/"], check=True)
+            FanoutDaemon.rnodes = rsyncd.rnodes()
+            FanoutDaemon.extra_keys = extra_keys
+            spawns = SpawnCounter(work)
+            dests = [path / "dst" for path in rsyncd.paths]
+            with FanoutDaemon(TOOLS["inosync"], Node("local"), src, dests[0], work,
+                              spawns) as daemon:
+                if daemon.wait_ready(time.monotonic() + timeout) is None:
+                    raise RuntimeError("never ready: " + " / ".join(daemon.log.tail(5)
+                                                                    if daemon.log else []))
+                time.sleep(0.5)
+                assert daemon.proc is not None
+                pid = daemon.proc.pid
+                cpu0, own0 = daemon.cpu.seconds(), own_cpu(pid)
+                first, last = lone_writes(src, dests, writes, 0.3, timeout)
+                time.sleep(0.3)
+                cpu1, own1 = daemon.cpu.seconds(), own_cpu(pid)
+                per = writes * nodes
+                result.values.update({
+                    "first_p50_s": statistics.median(first),
+                    "all_p50_s": statistics.median(last),
+                    "all_max_s": max(last),
+                    "cpu_per_change_node_ms": (cpu1 - cpu0) / per * 1000,
+                    "own_cpu_per_change_node_ms": (own1 - own0) / per * 1000})
+                # A burst: many files at once; how long until every node has all of them,
+                # and how many rsync runs each node needed.
+                runs0 = spawns.counts()["rsync"]
+                t0 = time.monotonic()
+                rels = make_tree(src / "burst", burst_files, burst_dirs)
+                ended = time.monotonic()
+                expected = {f"burst/{r}": len(small_content(r)) for r in rels}
+                for dst in dests:
+                    conv = wait_converged(src, dst, Probe(present=dict(expected)),
+                                          ended + timeout, poll=0.005, alive=daemon.alive,
+                                          verify=False)
+                    if not conv.converged:
+                        raise RuntimeError(f"burst never reached {dst}: {conv.problems}")
+                result.values["burst_all_s"] = time.monotonic() - ended
+                result.values["burst_write_s"] = ended - t0
+                time.sleep(0.5)
+                result.values["burst_rsyncs_per_node"] = (
+                    spawns.counts()["rsync"] - runs0) / nodes
+                result.ok = daemon.alive()
+                if not result.ok:
+                    result.error = "daemon died"
+    except Exception as exc:  # a broken run is a row with an error
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        remove_tree(base)
+    return result
+
+
+# -- report --------------------------------------------------------------------------------
+
+def _f(values: dict[str, float], key: str, fmt: str = "{:.1f}") -> str:
+    return fmt.format(values[key]) if key in values else "-"
+
+
+def markdown(results: list[ScaleResult]) -> str:
+    lines: list[str] = []
+    startup = [r for r in results if r.kind == "startup"]
+    if startup:
+        lines += ["| directories (+ as many files) | tool | watches in (s) | ready (s) "
+                  "| x floor | RSS (MiB) | kernel marks (MiB) |", "|" + "---|" * 7]
+        floors = {r.size: r.values.get("ready_s") for r in startup if r.tool == "floor"}
+        for r in sorted(startup, key=lambda r: (r.size, r.tool != "floor", r.tool)):
+            v = r.values
+            ratio = (f"{v['ready_s'] / floors[r.size]:.2f}"
+                     if r.tool != "floor" and floors.get(r.size) and "ready_s" in v else "-")
+            note = "" if r.ok else f" **FAILED**: {r.error[:120]}"
+            tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
+            lines.append(f"| {r.size:,} | {tool} | {_f(v, 'watches_s')} | {_f(v, 'ready_s')} "
+                         f"| {ratio} | {_f(v, 'VmRSS_MiB', '{:.0f}')} "
+                         f"| {_f(v, 'kernel_marks_MiB', '{:.0f}')} |{note}")
+    fan = [r for r in results if r.kind == "fanout"]
+    if fan:
+        if lines:
+            lines.append("")
+        lines += ["| nodes | lone write: first node p50 (s) | on all nodes p50 / max (s) "
+                  "| CPU per change per node (ms): all / inosync's own | burst: on all (s) "
+                  "| rsyncs per node |", "|" + "---|" * 6]
+        for r in sorted(fan, key=lambda r: r.size):
+            v = r.values
+            note = "" if r.ok else f" **FAILED**: {r.error[:120]}"
+            lines.append(
+                f"| {r.size} | {_f(v, 'first_p50_s', '{:.3f}')} "
+                f"| {_f(v, 'all_p50_s', '{:.3f}')} / {_f(v, 'all_max_s', '{:.3f}')} "
+                f"| {_f(v, 'cpu_per_change_node_ms')} / {_f(v, 'own_cpu_per_change_node_ms')} "
+                f"| {_f(v, 'burst_all_s', '{:.2f}')} "
+                f"| {_f(v, 'burst_rsyncs_per_node')} |{note}")
+    return "\n".join(lines)
+
+
+def plot(results: list[ScaleResult], path: Path) -> None:
+    """Two panels: start-up time against tree size, lone-write latency against nodes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    startup = [r for r in results if r.kind == "startup" and r.ok]
+    series = [("floor", "ready_s", "floor: one rsync -a", "k:"),
+              ("inosync", "ready_s", "inosync: ready", "C0-o"),
+              ("inosync", "watches_s", "inosync: watches in", "C0--^"),
+              ("lsyncd1", "ready_s", "lsyncd: ready", "C3-s"),
+              ("lsyncd1", "watches_s", "lsyncd: watches in", "C3--v")]
+    for tool, key, label, style in series:
+        points = sorted((r.size, r.values[key]) for r in startup
+                        if r.tool == tool and key in r.values)
+        if points:
+            left.plot([p[0] / 1000 for p in points], [p[1] for p in points], style,
+                      label=label)
+    left.set_xlabel("directories (+ one file each), thousands")
+    left.set_ylabel("seconds from start")
+    left.set_title("Start-up on a big tree (tmpfs, local node)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fan = sorted((r for r in results if r.kind == "fanout" and r.ok), key=lambda r: r.size)
+    if fan:
+        sizes = [r.size for r in fan]
+        right.plot(sizes, [r.values["first_p50_s"] for r in fan], "C0-o",
+                   label="on the first node (p50)")
+        right.plot(sizes, [r.values["all_p50_s"] for r in fan], "C1-s",
+                   label="on all nodes (p50)")
+        right.set_xticks(sizes)
+    right.set_xlabel("nodes (rsync daemon modules on loopback)")
+    right.set_ylabel("seconds after the write")
+    right.set_title("One small write, fanned out")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+def run(base: Path, dirs: list[int], nodes: list[int], tools: list[str], floor: bool,
+        writes: int, burst: tuple[int, int], extra_keys: list[str],
+        progress: Any) -> list[ScaleResult]:
+    results: list[ScaleResult] = []
+    with watch_limit_at_least(max(dirs, default=0) * 2 + 100_000):
+        for size in dirs:
+            timeout = 120 + size / 2000  # 1 M directories: about 10 min at most
+            for tool in (["floor"] if floor else []) + tools:
+                progress(f"# startup / {size:,} dirs / {tool} ...")
+                root = base / f"startup-{size}-{tool}"
+                if tool == "floor":
+                    result = startup_floor(root, size)
+                else:
+                    result = startup_tool(root, tool, size, timeout)
+                progress(f"  -> {'ok' if result.ok else 'FAILED ' + result.error}; "
+                         f"{result.values}")
+                results.append(result)
+    for count in nodes:
+        progress(f"# fanout / {count} nodes ...")
+        result = fanout(base / f"fanout-{count}", count, writes, burst[0], burst[1], 60.0,
+                        extra_keys)
+        progress(f"  -> {'ok' if result.ok else 'FAILED ' + result.error}; {result.values}")
+        results.append(result)
+    return results
+
+
+def parse_int_list(text: str) -> list[int]:
+    return [int(float(x)) for x in re.split(r"[,\s]+", text.strip()) if x]
