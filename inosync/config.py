@@ -55,6 +55,7 @@ class Config:
     logfile: str = ""  # rsync's own log of updates (--log-file), "" for none
     verify_interval: float = 3600.0  # seconds between verifications of each node, 0 = off
     metrics_file: str = ""  # Prometheus textfile, "" for none
+    max_parallel: int = 0  # rsyncs running at once over all nodes, 0 = twice the CPU cores
     dry_run: bool = field(default=False, compare=False)
 
 
@@ -148,7 +149,8 @@ class _Checker:
 
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
-              "log_level", "max_delete_share", "logfile", "verify_interval", "metrics_file")
+              "log_level", "max_delete_share", "logfile", "verify_interval", "metrics_file",
+              "max_parallel")
 def check_abs_dir_path(checker: _Checker, key: str, value: str | None) -> str:
     if value is None:
         return ""  # of the wrong type: already said
@@ -231,13 +233,16 @@ def validate(raw: dict[str, Any], path: str, *,
     if metrics_file and (not metrics_file.startswith("/") or metrics_file.endswith("/")):
         c.fail("metrics_file", f'"{metrics_file}" is not an absolute file path - e.g. '
                '"/var/lib/prometheus/node-exporter/inosync-www.prom"')
+    max_parallel = c.get("max_parallel", int, 0, "a whole number (0 = twice the CPU cores)")
+    if max_parallel < 0:
+        c.fail("max_parallel", f"{max_parallel} is negative - use 0 for twice the CPU cores")
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
                   rexcludes=tuple(excludes), extra=extra, rspeed=rspeed, rsync=rsync,
                   rsh=rsh, log_level=log_level, max_delete_share=float(share),
                   logfile=logfile, verify_interval=verify_interval,
-                  metrics_file=metrics_file)
+                  metrics_file=metrics_file, max_parallel=max_parallel)
 
 
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -241,7 +241,9 @@ class Daemon:
 
     def _timeout(self, now: float) -> float | None:
         deadlines: list[float] = []
-        if not self.paused_reason:
+        running = sum(1 for r in self.nodes if r.job is not None)
+        if not self.paused_reason and running < self._parallel_limit():
+            # (when all slots are taken, a finishing job wakes the loop)
             deadlines += [d for r in self.nodes if (d := r.deadline()) is not None]
         if self.watcher is not None and (d := self.watcher.next_deadline()) is not None:
             deadlines.append(d)
@@ -338,9 +340,20 @@ class Daemon:
             self._pause("its device or inode changed, or it is gone (unmounted? hidden by "
                         "a mount?)")
             return
-        for runner in due:
-            runner.start(now, self.cfg.dry_run)
+        # At most max_parallel rsyncs at once, longest waiting first: fifty at once on two
+        # cores slow every one of them, the first nodes as much as the last.
+        free = self._parallel_limit() - sum(1 for r in self.nodes if r.job is not None)
+        kinds: dict[str, bool | None] = {}  # one lstat per source path for all of them
+        for runner in sorted(due, key=lambda r: r.deadline() or 0.0):
+            if free <= 0:
+                break
+            runner.start(now, self.cfg.dry_run, kinds)
+            if runner.job is not None:
+                free -= 1
             self._register_job(runner)
+
+    def _parallel_limit(self) -> int:
+        return self.cfg.max_parallel or 2 * (os.cpu_count() or 1)
 
     # -- facts from the watcher -----------------------------------------------------
 

@@ -119,7 +119,10 @@ class NodeRunner:
 
     # -- running --------------------------------------------------------------------
 
-    def start(self, now: float, dry_run: bool) -> None:
+    def start(self, now: float, dry_run: bool,
+              kinds: dict[str, bool | None] | None = None) -> None:
+        """Start the next job; `kinds` is the source's lstat cache for this moment, shared
+        by every node that starts now (see sourcetree.listable)."""
         self.due_at = None
         self.ensure_master(now, dry_run)
         if self.node.kind == "ssh" and (self.restricted is None
@@ -174,7 +177,7 @@ class NodeRunner:
             if self.linked_queue:
                 self._run("moves", self.linked_queue.pop(0), dry_run)
                 return
-        self._start_sync(dry_run)
+        self._start_sync(dry_run, kinds)
 
     def _rebuilds_moves(self) -> bool:
         """No mv on the node (an rsync daemon, an rrsync key): renames are rebuilt by rsync
@@ -305,13 +308,13 @@ class NodeRunner:
             log.info("%s: verified: no drift", self.node.name,
                      extra={"INOSYNC_NODE": self.node.name, "INOSYNC_DRIFT": 0})
 
-    def _start_sync(self, dry_run: bool) -> None:
+    def _start_sync(self, dry_run: bool, kinds: dict[str, bool | None] | None = None) -> None:
         if not self.batch_paths:  # only renames, and all of them worked
             self.phase = "sync"
             self._succeeded(0, b"", 0.0)
             return
         self._run("sync", rsync.batch_sync(self.cfg, self.node, self.control_path,
-                                           listable(self.cfg.wpath, self.batch_paths),
+                                           listable(self.cfg.wpath, self.batch_paths, kinds),
                                            self.unreadable), dry_run)
 
     def _run(self, phase: str, command: Command, dry_run: bool) -> None:

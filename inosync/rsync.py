@@ -99,7 +99,10 @@ def _common(cfg: Config, node: Node, control_path: str | None,
     if node.kind == "ssh":
         argv += ["-e", shlex.join(ssh_argv(cfg, control_path))]
     if node.kind == "daemon":
-        argv.append("--contimeout=10")
+        # Without TCP_NODELAY each small run to an rsync daemon waits on delayed ACKs
+        # (about 140 ms instead of 60 ms here; 30 ms with `socket options = TCP_NODELAY`
+        # in the node's rsyncd.conf too).
+        argv += ["--contimeout=10", "--sockopts=TCP_NODELAY"]
     argv += [f"--exclude={pattern}" for pattern in cfg.rexcludes]
     argv += list(cfg.extra)
     return argv

@@ -14,13 +14,17 @@ from inosync.changes import PathSet
 from inosync.excludes import ExcludeMatcher
 
 
-def listable(wpath: str, paths: Iterable[str]) -> list[str]:
+def listable(wpath: str, paths: Iterable[str],
+             kinds: dict[str, bool | None] | None = None) -> list[str]:
     """The paths to hand rsync: each one, or its nearest ancestor that is not a directory.
 
     A path below what is now a file makes rsync fail with ENOTDIR (exit 23, and no
     deletions in that run); syncing the file itself is what the node needs instead.
+    `kinds` (prefix -> is a dir, None: missing) may be shared by the nodes that start a
+    batch at the same moment, so fifty nodes cost one lstat per prefix, not fifty.
     """
-    kinds: dict[str, bool | None] = {}  # prefix -> is a dir (None: missing)
+    if kinds is None:
+        kinds = {}
 
     def is_dir(prefix: str) -> bool | None:
         if prefix not in kinds:
