@@ -7,6 +7,7 @@ pings and systemd restarts the daemon.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import selectors
@@ -73,28 +74,36 @@ def install_signal_flags() -> None:
     signal.signal(signal.SIGHUP, _on_reload)
 
 
-def runtime_dir(name: str) -> tuple[str, bool]:
-    """A directory only we can write, short enough for ssh control socket paths, and
-    whether we made it (and so remove it at exit).
+def runtime_dir(name: str) -> tuple[str, bool, int | None]:
+    """A directory only we can write, short enough for ssh control socket paths; whether
+    we made it (and so remove it at exit); and the fd of the lock that keeps it ours.
 
     systemd's RuntimeDirectory= under the unit; by hand /run/inosync/NAME as root, else
-    $XDG_RUNTIME_DIR/inosync/NAME, else a private directory under /tmp.
+    $XDG_RUNTIME_DIR/inosync/NAME (where `inosync status NAME` looks), else a private
+    directory under /tmp. One left behind by a crash is taken over; one locked by a running
+    instance of the same name is left to it.
     """
     given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if given and os.path.isdir(given):
-        return given, False
+        return given, False, None
     base = "/run" if os.geteuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "")
     if base and os.path.isdir(base):
         path = os.path.join(base, "inosync", name)
         try:
-            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-            os.mkdir(path, 0o700)
-            return path, True
-        except FileExistsError:
-            pass  # another instance of the same name, or one that crashed: keep apart
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            lock = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                           0o600)
         except OSError:
-            pass
-    return tempfile.mkdtemp(prefix="inosync-"), True
+            lock = None
+        if lock is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return path, True, lock
+            except OSError:
+                os.close(lock)
+                log.warning("another inosync instance named %r runs already; keeping this "
+                            "one's state in a private directory", name)
+    return tempfile.mkdtemp(prefix="inosync-"), True, None
 
 
 def _has_entries(path: str) -> bool:
@@ -185,7 +194,7 @@ class Daemon:
         except WatchLimitError as error:
             log.error("%s", error)
             return EXIT_FAILURE
-        self.runtime, self._own_runtime = runtime_dir(instance_name(self.cfg.path))
+        self.runtime, self._own_runtime, lock = runtime_dir(instance_name(self.cfg.path))
         self.publisher = StatePublisher(self.runtime, self.cfg.metrics_file)
         self.nodes = [self._make_node(node) for node in self.cfg.nodes]
         self.notifier.status("initial sync running")
@@ -201,6 +210,8 @@ class Daemon:
             self._last_words()
             if self._own_runtime:
                 shutil.rmtree(self.runtime, ignore_errors=True)
+            if lock is not None:
+                os.close(lock)
         log.info("stopped")
         return EXIT_OK
 

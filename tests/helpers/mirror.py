@@ -13,14 +13,14 @@ from .servers import Rsyncd, Sshd
 from .tree import Excludes, wait_converged
 
 # Generous deadlines: the machine is shared; targets are far lower (100-300 ms).
-CONVERGE_TIMEOUT = {"local": 10.0, "ssh": 15.0, "rsyncd": 15.0}
+CONVERGE_TIMEOUT = {"local": 10.0, "ssh": 15.0, "rsyncd": 15.0, "restricted": 15.0}
 
 
 @dataclass
 class Node:
     """One rnode as the daemon sees it, and where its copy lives on this machine."""
 
-    kind: str  # "local", "ssh" or "rsyncd"
+    kind: str  # "local", "ssh", "rsyncd" or "restricted" (ssh with the key forced into rrsync)
     rnode: str
     dst: Path
     rsh: str | None = None
@@ -44,6 +44,7 @@ class Mirror:
     args: Sequence[str] = ("-v",)
     daemon: Daemon | None = None
     registry: list[Daemon] | None = None
+    config_name: str = "inosync.toml"  # the instance is named after it (inosync status)
 
     @property
     def node(self) -> Node:
@@ -55,7 +56,7 @@ class Mirror:
 
     @property
     def config(self) -> Path:
-        return self.workdir / "inosync.toml"
+        return self.workdir / self.config_name
 
     def write_config(self, **overrides: Any) -> Path:
         rsh = next((n.rsh for n in self.nodes if n.rsh), None)
