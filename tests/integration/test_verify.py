@@ -145,7 +145,8 @@ def test_status_is_critical_for_refused_deletions_and_a_paused_source(tmp_path: 
     (src / "one").write_text("1")
     for index in range(10):
         (dst / f"old{index}").write_text("x")
-    cfg = write_config(tmp_path / f"crit-{os.getpid()}.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    cfg = write_config(tmp_path / f"crit-{os.getpid()}.toml", wpath=str(src), rpath=str(dst),
+                       rnodes=[""])
     daemon = Daemon(tmp_path, cfg).start()
     try:
         daemon.wait_status(lambda s: "deletions refused" in s, 20, "refused")
