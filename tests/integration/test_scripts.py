@@ -22,7 +22,8 @@ CHECKER = REPO / "scripts" / "missing_requirements.py"
 
 # What `bash scripts/setup test` leaves behind, as (distribution, version).
 COMPLETE = {"inotify_simple": "2.0.1", "systemd-python": "235", "pytest": "8.3.0",
-            "hypothesis": "6.100.0", "ruff": "0.5.0", "mypy": "1.10.0"}
+            "hypothesis": "6.100.0", "ruff": "0.5.0", "mypy": "1.10.0",
+            "prometheus_client": "0.20.0"}
 
 
 def make_site(site: Path, dists: dict[str, str], inosync_from: Path | None = REPO,
