@@ -183,7 +183,9 @@ class Itemized:
         return self.change == "*deleting"
 
 
-_ITEM = re.compile(rb"^([<>ch.*][fdLDS.][^ ]{9}|\*deleting) +(.*)$")
+# The code is padded to 11 columns ("*deleting" too), then one space: a name may begin
+# with spaces of its own.
+_ITEM = re.compile(rb"^([<>ch.*][fdLDS.][^ ]{9}|\*deleting  ) (.*)$")
 
 
 def parse_itemized(stdout: bytes) -> list[Itemized]:
@@ -198,7 +200,7 @@ def parse_itemized(stdout: bytes) -> list[Itemized]:
             continue
         raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), match.group(2))
         path = os.fsdecode(raw.rstrip(b"/")) or "."
-        items.append(Itemized(match.group(1).decode("ascii", "replace"), path))
+        items.append(Itemized(match.group(1).decode("ascii", "replace").rstrip(), path))
     return items
 
 

@@ -117,6 +117,13 @@ def make_node(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., t
             server: Sshd = request.getfixturevalue("sshd")
             rpath = rpath or str(tmp_path / "dst")
             node = Node("ssh", server.rnode, Path(rpath), rsh=server.rsh, server=server)
+        elif kind == "restricted":  # its own sshd: the key is forced into rrsync RPATH
+            rpath = rpath or str(tmp_path / "dst")
+            os.makedirs(rpath, exist_ok=True)
+            server = Sshd(tmp_path / f"sshd-rrsync{next(_counter)}", rrsync=rpath)
+            request.addfinalizer(server.stop)
+            server.start()
+            node = Node("restricted", server.rnode, Path(rpath), rsh=server.rsh, server=server)
         elif kind == "rsyncd":
             rserver: Rsyncd = request.getfixturevalue("rsyncd")
             rpath = rpath or f"/t{os.getpid()}-{next(_counter)}/dst"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
+RRSYNC = "/usr/bin/rrsync"
 
 
 def free_port() -> int:
@@ -93,11 +95,17 @@ class Sshd:
     `binds` maps a directory on the test host to the directory that ssh sessions see in its
     place: the sshd runs in a private mount namespace where each target is bind-mounted over
     its key. That makes an ssh node to 127.0.0.1 a distinct machine for the same rpath.
+
+    `rrsync` (a directory) forces the client key through the real rrsync confined to it,
+    as `command="rrsync DIR",restrict` in authorized_keys does on a locked-down node;
+    `rrsync_options` go before the directory (e.g. "-no-lock").
     """
 
     home: Path
     port: int = 0
     binds: dict[str, str] = field(default_factory=dict)
+    rrsync: str = ""
+    rrsync_options: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -112,8 +120,12 @@ class Sshd:
             if not key.exists():
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
                                check=True)
-        (self.home / "authorized_keys").write_bytes(
-            (self.home / "id_ed25519.pub").read_bytes())
+        key_line = (self.home / "id_ed25519.pub").read_bytes()
+        if self.rrsync:
+            forced = " ".join(filter(None, [RRSYNC, self.rrsync_options,
+                                            shlex.quote(self.rrsync)]))
+            key_line = f'command="{forced}",restrict '.encode() + key_line
+        (self.home / "authorized_keys").write_bytes(key_line)
         self.config.write_text(
             f"Port {self.port}\n"
             "ListenAddress 127.0.0.1\n"

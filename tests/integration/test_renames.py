@@ -11,6 +11,15 @@ from helpers import append, inodes, make_tree, wait_until, write
 
 # A rename replayed on the node keeps the file's inode; a re-send writes a new file.
 KEEPS_INODES = ("local", "ssh")
+# Behind rrsync a directory is rebuilt with hard links to its old copy (--link-dest), which
+# is then deleted: its files keep their inodes too, and no data travels.
+LINKS_DIRS = (*KEEPS_INODES, "restricted")
+
+
+@pytest.fixture(params=["local", "ssh", "rsyncd", "restricted"])
+def node_kind(request: pytest.FixtureRequest) -> str:
+    """Every kind of node, and an ssh node whose key is forced into rrsync."""
+    return str(request.param)
 
 
 def assert_inodes_kept(before: dict[bytes, int], after: dict[bytes, int],
@@ -52,13 +61,13 @@ def test_dir_rename_is_replayed_without_resending_data(mirror, node_kind) -> Non
     os.makedirs(m.src / "archive/2024")
     os.rename(m.src / "site.old", m.src / "archive/2024/site")
     m.converge(what="dir move into a new dir")
-    if node_kind in KEEPS_INODES:
+    if node_kind in LINKS_DIRS:
         assert_inodes_kept(before, inodes(m.dst), moved_below(before, b"site",
                                                               b"archive/2024/site"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("node_kind", ["local", "ssh", "rsyncd"])
+@pytest.mark.parametrize("node_kind", ["local", "ssh", "rsyncd", "restricted"])
 def test_large_deep_tree_rename_sends_no_data(mirror, node_kind) -> None:
     m = mirror()
     nfiles = make_tree(m.src / "data", dirs=150, files_per_dir=20, size=4096, depth=2)
@@ -74,11 +83,11 @@ def test_large_deep_tree_rename_sends_no_data(mirror, node_kind) -> None:
     os.rename(m.src / "data", m.src / "data-renamed")
     took = m.converge(what=f"rename of a tree of {nfiles} files")
     print(f"{node_kind}: rename of a {nfiles}-file tree converged in {took:.2f}s")
-    if node_kind in KEEPS_INODES:
+    if node_kind in LINKS_DIRS:
         assert_inodes_kept(before, inodes(m.dst), moved_below(before, b"data", b"data-renamed"))
     sent = sum(int(b) for b in re.findall(r"(\d+) bytes sent", d.log()[log_mark:]))
     print(f"{node_kind}: {sent} bytes sent for the rename ({data_bytes} bytes of file data)")
-    if node_kind in KEEPS_INODES:
+    if node_kind in LINKS_DIRS:
         # The daemon logs rsync's "bytes sent" per run: a re-send would be ~data_bytes.
         assert sent < data_bytes / 20, f"{sent} bytes sent for a rename of {data_bytes} bytes"
 
