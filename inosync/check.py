@@ -14,14 +14,17 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inosync import rsync
+from inosync import restricted, rsync
 from inosync.config import Config, ConfigError, Node, load
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 PROBE_TIMEOUT_SECONDS = 60
+RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
+BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ def writable_script(rpath: str, rsync_binary: str = "rsync") -> bytes:
 def key_to_fix(cfg: Config, code: int, message: str) -> str:
     """Which config key most likely fixes a failed dry run, from rsync's exit and words."""
     text = message.lower()
+    if "rrsync" in text and "disabled on this server" in text:
+        return ("extra, or the rrsync options in the node's authorized_keys (a mirror needs "
+                "deletions: no -no-del, no -ro)")
     if "unknown option" in text or "syntax or usage" in text or code == 1:
         return "extra" if cfg.extra else "rsync"
     if code == 255 or "ssh:" in text or "permission denied (publickey" in text:
@@ -104,7 +110,14 @@ def key_to_fix(cfg: Config, code: int, message: str) -> str:
 
 def dry_run_problem(cfg: Config, node: Node) -> str:
     """The daemon's full sync as a dry run against the node; a problem line or ""."""
-    ran = run(rsync.whole_tree_dry_run(cfg, node, None).argv)
+    for _ in range(BUSY_RETRIES):
+        ran = run(rsync.whole_tree_dry_run(cfg, node, None).argv)
+        if RRSYNC_BUSY not in ran.stderr:
+            break
+        time.sleep(0.5)  # a running daemon's rsync holds rrsync's lock for a moment
+    else:
+        return (f"node {node.name!r}: rrsync on the node stayed busy with another rsync (the "
+                "daemon's?) - run check again")
     if rsync.classify_exit(ran.code)[0] is rsync.Outcome.OK:
         return ""
     return (f"node {node.name!r}: the daemon's rsync fails with exit {ran.code} "
@@ -112,28 +125,41 @@ def dry_run_problem(cfg: Config, node: Node) -> str:
             f"; rsync said:\n    {ran.message()}")
 
 
-def rename_path_problem(cfg: Config, node: Node) -> str:
-    """Renames are replayed with a shell on ssh nodes and rename(2) locally: try it."""
+def rename_path_problem(cfg: Config, node: Node) -> tuple[str, bool]:
+    """Renames are replayed with a shell on ssh nodes and rename(2) locally: try it.
+
+    Also says whether rrsync refused the shell: such a node renames through rsync alone,
+    addressed relative to rrsync's directory, as the daemon does once it has asked.
+    """
     if node.kind == "local":
         ran = run(["sh", "-s"], writable_script(cfg.rpath, cfg.rsync))
     elif node.kind == "ssh":
         ran = run(list(rsync.ssh_argv(cfg, None)) + [node.host, "sh -s"],
                   writable_script(cfg.rpath))
+        if restricted.refused_by_rrsync(ran.stderr.encode()):
+            return "", True
         if ran.code == 255:
             return (f"node {node.name!r}: ssh failed - check rsh, the host and keys in "
-                    f"rnodes, and that the host is up; ssh said:\n    {ran.message()}")
+                    f"rnodes, and that the host is up; ssh said:\n    {ran.message()}"), False
     else:
-        return ""  # an rsync daemon renames through rsync alone: the dry run covers it
+        return "", False  # an rsync daemon renames through rsync alone: the dry run covers it
     if ran.code != 0:
-        return f"node {node.name!r}: {ran.message()} - fix rpath or its permissions on the node"
+        return (f"node {node.name!r}: {ran.message()} - fix rpath or its permissions on the "
+                "node"), False
     problem = rsync_version_problem(ran.stdout)
-    return f"node {node.name!r}: {problem}" if problem else ""
+    return (f"node {node.name!r}: {problem}" if problem else ""), False
 
 
-def node_problems(cfg: Config, node: Node) -> list[str]:
-    first = rename_path_problem(cfg, node)
+def node_problems(cfg: Config, node: Node, notes: list[str] | None = None) -> list[str]:
+    """What stops the daemon on this node; `notes` gets what is worth saying when fine."""
+    first, confined = rename_path_problem(cfg, node)
     if first and "ssh failed" in first:
         return [first]  # the dry run would only say the same again
+    if confined:
+        node = restricted.rooted(node)
+        if notes is not None:
+            notes.append(f"node {node.name!r}: restricted by rrsync: paths are relative to "
+                         "its directory (make it rpath), renames go through rsync alone")
     return [p for p in (first, dry_run_problem(cfg, node)) if p]
 
 
@@ -152,7 +178,11 @@ def check_command(argv: list[str]) -> int:
         print("\n".join(error.problems), file=sys.stderr)
         return EXIT_CONFIG
     local = local_rsync_problem(cfg)
-    problems = [local] if local else [p for node in cfg.nodes for p in node_problems(cfg, node)]
+    notes: list[str] = []
+    problems = [local] if local else [
+        p for node in cfg.nodes for p in node_problems(cfg, node, notes)]
+    for note in notes:
+        print(f"{cfg.path}: {note}", flush=True)
     for problem in problems:
         print(f"{cfg.path}: {problem}", file=sys.stderr)
     if problems:

@@ -52,6 +52,9 @@ def _dispatch(args: list[str]) -> int:
         return verify_command(args[1:])
     if args and args[0] == "demo":
         return demo_command(args[1:])
+    if args and args[0] == "keygen":
+        from inosync.keygen import keygen_command  # only this command needs it
+        return keygen_command(args[1:])
     if args and args[0] == "migrate":
         from inosync.migrate import migrate_command  # only this command needs it
         return migrate_command(args[1:])
