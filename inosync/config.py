@@ -55,7 +55,7 @@ class Config:
     logfile: str = ""  # rsync's own log of updates (--log-file), "" for none
     verify_interval: float = 3600.0  # seconds between verifications of each node, 0 = off
     metrics_file: str = ""  # Prometheus textfile, "" for none
-    max_parallel: int = 0  # rsyncs running at once over all nodes, 0 = twice the CPU cores
+    max_parallel: int = 0  # rsyncs running at once over all nodes, 0 = four times the CPU cores
     dry_run: bool = field(default=False, compare=False)
 
 
@@ -233,9 +233,9 @@ def validate(raw: dict[str, Any], path: str, *,
     if metrics_file and (not metrics_file.startswith("/") or metrics_file.endswith("/")):
         c.fail("metrics_file", f'"{metrics_file}" is not an absolute file path - e.g. '
                '"/var/lib/prometheus/node-exporter/inosync-www.prom"')
-    max_parallel = c.get("max_parallel", int, 0, "a whole number (0 = twice the CPU cores)")
+    max_parallel = c.get("max_parallel", int, 0, "a whole number (0 = four times the CPU cores)")
     if max_parallel < 0:
-        c.fail("max_parallel", f"{max_parallel} is negative - use 0 for twice the CPU cores")
+        c.fail("max_parallel", f"{max_parallel} is negative - use 0 for four times the CPU cores")
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
