@@ -11,6 +11,7 @@ go through rsync alone (`rsync.rooted_move`).
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -76,3 +77,17 @@ def origin_of(path: str, earlier: Sequence[Move]) -> str:
         if path == move.dst or path.startswith(move.dst + "/"):
             path = move.src + path[len(move.dst):]
     return path
+
+
+def resolve(cfg: Config, node: Node, timeout: float = 30.0) -> Node:
+    """For one-shot commands (verify): ask the node now, as the daemon does before its
+    first sync, and address it relative to rrsync's directory if its key is confined.
+    A node that cannot be asked is returned as configured: its own rsync then says why."""
+    if node.kind != "ssh":
+        return node
+    try:
+        done = subprocess.run(probe(cfg, node, None).argv, capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return node
+    return rooted(node) if verdict(done.returncode, done.stderr) else node

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from inosync import rsync
+from inosync import restricted, rsync
 from inosync.check import run
 from inosync.config import Config, ConfigError, Node, load
 from inosync.drift import Drift, find_drift, summary
@@ -74,6 +74,7 @@ def verify_command(argv: list[str]) -> int:
         return EXIT_ERROR
     verdict = EXIT_MATCH
     for node in nodes:
+        node = restricted.resolve(cfg, node)  # behind rrsync: paths relative to its dir
         drift, problem = compare(cfg, node)
         if drift is None:
             print(f"{node.name}: cannot compare: {problem}", file=sys.stderr)

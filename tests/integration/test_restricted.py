@@ -83,6 +83,8 @@ def test_the_daemon_says_the_node_is_restricted_and_mirrors_into_rrsyncs_directo
     d = m.start()
     m.converge(what="initial sync into rrsync's directory")
     assert not (m.dst / m.rpath.lstrip("/")).exists(), "rpath was nested inside rrsync's dir"
+    res = run_inosync("verify", "-c", str(m.config))  # asks the node too, then compares
+    assert res.returncode == 0 and "in sync" in res.stdout, res.stdout + res.stderr
     lines = [ln for ln in d.log().splitlines() if "restricted by rrsync" in ln]
     assert len(lines) == 1, lines
     os.rename(m.src / "site", m.src / "site2")
