@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from inosync import restricted, rsync
 from inosync.config import Config, ConfigError, Node, load
+from inosync.excludes import ExcludeMatcher
+from inosync.watchlimit import watch_shortage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 PROBE_TIMEOUT_SECONDS = 60
@@ -177,6 +179,8 @@ def check_command(argv: list[str]) -> int:
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
         return EXIT_CONFIG
+    if shortage := watch_shortage(cfg.wpath, ExcludeMatcher(cfg.rexcludes)):
+        print(f"{cfg.path}: warning: {shortage}", file=sys.stderr, flush=True)
     local = local_rsync_problem(cfg)
     notes: list[str] = []
     problems = [local] if local else [
