@@ -79,6 +79,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="lone writes per fan-out run (default 15)")
     p.add_argument("--scale-key", action="append", default=[], metavar="KEY=VALUE",
                    help="an extra inosync config line for fan-out runs, e.g. max_parallel=4")
+    p.add_argument("--scale-from", type=Path, action="append", default=[], metavar="JSON",
+                   help="redraw the --scale table and plot from saved --json files (merged, "
+                        "later files win for the same row) instead of running")
     p.add_argument("--plot", type=Path, default=Path(__file__).resolve().parent / "scale.png",
                    help="where --scale writes its PNG (default bench/scale.png)")
     p.add_argument("--tmp", type=Path, default=None,
@@ -204,6 +207,15 @@ def main_scale(args: argparse.Namespace) -> int:
     except ImportError:
         print("matplotlib not found; run: bash bench/setup scale", file=sys.stderr)
         return 2
+    if args.scale_from:
+        rows: dict[tuple[str, str, int], scale_mod.ScaleResult] = {}
+        for path in args.scale_from:
+            for doc in json.loads(path.read_text())["results"]:
+                row = scale_mod.ScaleResult.from_json(doc)
+                rows[(row.kind, row.tool, row.size)] = row
+        print(scale_mod.markdown(list(rows.values())))
+        scale_mod.plot(list(rows.values()), args.plot)
+        return 0
     base = Path(tempfile.mkdtemp(prefix="inosync-scale-", dir=args.tmp or default_tmp()))
     started = time.time()
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -48,6 +49,12 @@ class ScaleResult:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "tool": self.tool, "size": self.size, "ok": self.ok,
                 "error": self.error, **self.values}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ScaleResult:
+        fields = ("kind", "tool", "size", "ok", "error")
+        return cls(doc["kind"], doc["tool"], doc["size"], doc["ok"], doc["error"],
+                   {k: float(v) for k, v in doc.items() if k not in fields})
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -193,15 +200,84 @@ class RsyncDaemon:
             self.proc.wait(5)
 
 
+class ManyNodeSshd:
+    """One sshd on 127.0.0.1..127.0.0.K, where 127.0.0.N is node N with its own directory.
+
+    Every node shares rpath (`view`): a session to 127.0.0.N runs in a mount namespace of
+    its own with node N's directory bind-mounted on `view` (sshd's ForceCommand), so K ssh
+    nodes are K distinct targets behind one sshd and one host key.
+    """
+
+    def __init__(self, home: Path, nodes: int) -> None:
+        self.home = home
+        self.view = home / "view"
+        self.view.mkdir(parents=True)
+        self.paths = [home / f"n{i:02d}" for i in range(nodes)]
+        for path in self.paths:
+            path.mkdir()
+        self.key = home / "client_ed25519"
+        host_key = home / "host_ed25519"
+        for key in (host_key, self.key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                           check=True)
+        (home / "authorized_keys").write_bytes(self.key.with_suffix(".pub").read_bytes())
+        self.port = free_port()
+        lines = [f"Port {self.port}", f"HostKey {host_key}", f"PidFile {home / 'sshd.pid'}",
+                 f"AuthorizedKeysFile {home / 'authorized_keys'}", "StrictModes no",
+                 "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+                 "KbdInteractiveAuthentication no", "UsePAM no", "MaxStartups 200",
+                 "MaxSessions 200", "LogLevel ERROR"]
+        lines += [f"ListenAddress {self.address(i)}" for i in range(nodes)]
+        for i, path in enumerate(self.paths):
+            lines += [f"Match LocalAddress {self.address(i)}",
+                      f"    ForceCommand unshare --mount sh -c 'mount --bind {path} "
+                      f"{self.view} && exec sh -c \"$SSH_ORIGINAL_COMMAND\"'"]
+        (home / "sshd_config").write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def address(index: int) -> str:
+        return f"127.0.0.{index + 1}"
+
+    def rnodes(self) -> list[str]:
+        return [f"root@{self.address(i)}:" for i in range(len(self.paths))]
+
+    def rsh(self) -> str:
+        return (f"ssh -p {self.port} -i {self.key} -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+
+    def __enter__(self) -> ManyNodeSshd:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        with open(self.home / "sshd.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f",
+                 str(self.home / "sshd_config")],
+                stdin=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    (self.address(len(self.paths) - 1), self.port), timeout=0.5):
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"sshd did not start; see {self.home / 'sshd.log'}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: sshd + sessions
+            self.proc.wait(5)
+
+
 class FanoutDaemon(Daemon):
     """inosync with K rsync-daemon nodes (tools.Daemon writes a one-node config)."""
 
     rnodes: list[str] = []
+    rpath = "/dst"
     extra_keys: list[str] = []
 
     def _inosync_argv(self) -> list[str]:
         nodes = ", ".join(f'"{n}"' for n in self.rnodes)
-        lines = [f'wpath = "{self.src}"', 'rpath = "/dst"', f"rnodes = [{nodes}]",
+        lines = [f'wpath = "{self.src}"', f'rpath = "{self.rpath}"', f"rnodes = [{nodes}]",
                  'log_level = "info"', *self.extra_keys]
         config = self.workdir / "inosync.toml"
         config.write_text("\n".join(lines) + "\n")
@@ -246,20 +322,29 @@ def lone_writes(src: Path, dests: list[Path], writes: int, interval: float,
     return first, last
 
 
-def fanout(base: Path, nodes: int, writes: int, burst_files: int, burst_dirs: int,
-           timeout: float, extra_keys: list[str]) -> ScaleResult:
-    result = ScaleResult("fanout", "inosync", nodes)
+def fanout(base: Path, kind: str, nodes: int, writes: int, burst_files: int,
+           burst_dirs: int, timeout: float, extra_keys: list[str]) -> ScaleResult:
+    """kind: "daemon" (rsync-daemon modules) or "ssh" (ManyNodeSshd)."""
+    result = ScaleResult("fanout", f"inosync/{kind}", nodes)
     src, work = base / "src", base / "work"
     try:
         make_tree(src / "base", 1000, 100, prefix="b")
         work.mkdir()
-        with RsyncDaemon(base / "rsyncd", nodes) as rsyncd:
-            for path in rsyncd.paths:
-                subprocess.run(["rsync", "-a", f"{src}/", f"{path / 'dst'}/"], check=True)
-            FanoutDaemon.rnodes = rsyncd.rnodes()
-            FanoutDaemon.extra_keys = extra_keys
+        server: RsyncDaemon | ManyNodeSshd
+        if kind == "daemon":
+            server = RsyncDaemon(base / "rsyncd", nodes)
+            dests = [path / "dst" for path in server.paths]
+            FanoutDaemon.rpath, keys = "/dst", []
+        else:
+            server = ManyNodeSshd(base / "sshd", nodes)
+            dests = list(server.paths)
+            FanoutDaemon.rpath, keys = str(server.view), [f'rsh = "{server.rsh()}"']
+        with server:
+            for dst in dests:
+                subprocess.run(["rsync", "-a", f"{src}/", f"{dst}/"], check=True)
+            FanoutDaemon.rnodes = server.rnodes()
+            FanoutDaemon.extra_keys = keys + extra_keys
             spawns = SpawnCounter(work)
-            dests = [path / "dst" for path in rsyncd.paths]
             with FanoutDaemon(TOOLS["inosync"], Node("local"), src, dests[0], work,
                               spawns) as daemon:
                 if daemon.wait_ready(time.monotonic() + timeout) is None:
@@ -336,11 +421,12 @@ def markdown(results: list[ScaleResult]) -> str:
         lines += ["| nodes | lone write: first node p50 (s) | on all nodes p50 / max (s) "
                   "| CPU per change per node (ms): all / inosync's own | burst: on all (s) "
                   "| rsyncs per node |", "|" + "---|" * 6]
-        for r in sorted(fan, key=lambda r: r.size):
+        for r in sorted(fan, key=lambda r: (r.tool, r.size)):
             v = r.values
             note = "" if r.ok else f" **FAILED**: {r.error[:120]}"
+            kind = "rsync daemon" if r.tool.endswith("daemon") else "ssh"
             lines.append(
-                f"| {r.size} | {_f(v, 'first_p50_s', '{:.3f}')} "
+                f"| {r.size} {kind} | {_f(v, 'first_p50_s', '{:.3f}')} "
                 f"| {_f(v, 'all_p50_s', '{:.3f}')} / {_f(v, 'all_max_s', '{:.3f}')} "
                 f"| {_f(v, 'cpu_per_change_node_ms')} / {_f(v, 'own_cpu_per_change_node_ms')} "
                 f"| {_f(v, 'burst_all_s', '{:.2f}')} "
@@ -372,20 +458,25 @@ def plot(results: list[ScaleResult], path: Path) -> None:
     left.set_ylabel("seconds from start")
     left.set_title("Start-up on a big tree (tmpfs, local node)")
     left.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    fan = sorted((r for r in results if r.kind == "fanout" and r.ok), key=lambda r: r.size)
-    if fan:
-        sizes = [r.size for r in fan]
-        right.plot(sizes, [r.values["first_p50_s"] for r in fan], "C0-o",
-                   label="on the first node (p50)")
-        right.plot(sizes, [r.values["all_p50_s"] for r in fan], "C1-s",
-                   label="on all nodes (p50)")
-        right.set_xticks(sizes)
-    right.set_xlabel("nodes (rsync daemon modules on loopback)")
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=8)
+    for tool, name, color in (("inosync/daemon", "rsync daemon", "C0"), ("inosync/ssh", "ssh",
+                                                                          "C2")):
+        fan = sorted((r for r in results if r.kind == "fanout" and r.ok and r.tool == tool),
+                     key=lambda r: r.size)
+        if fan:
+            sizes = [r.size for r in fan]
+            right.plot(sizes, [r.values["first_p50_s"] for r in fan], f"{color}--o",
+                       label=f"{name}: on the first node (p50)")
+            right.plot(sizes, [r.values["all_p50_s"] for r in fan], f"{color}-s",
+                       label=f"{name}: on all nodes (p50)")
+            right.set_xticks(sizes)
+    right.set_xlabel("nodes (on loopback)")
     right.set_ylabel("seconds after the write")
     right.set_title("One small write, fanned out")
     right.grid(alpha=0.3)
-    right.legend(fontsize=8)
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -395,7 +486,7 @@ def plot(results: list[ScaleResult], path: Path) -> None:
 
 def run(base: Path, dirs: list[int], nodes: list[int], tools: list[str], floor: bool,
         writes: int, burst: tuple[int, int], extra_keys: list[str],
-        progress: Any) -> list[ScaleResult]:
+        progress: Any, node_kinds: tuple[str, ...] = ("daemon", "ssh")) -> list[ScaleResult]:
     results: list[ScaleResult] = []
     with watch_limit_at_least(max(dirs, default=0) * 2 + 100_000):
         for size in dirs:
@@ -410,12 +501,14 @@ def run(base: Path, dirs: list[int], nodes: list[int], tools: list[str], floor: 
                 progress(f"  -> {'ok' if result.ok else 'FAILED ' + result.error}; "
                          f"{result.values}")
                 results.append(result)
-    for count in nodes:
-        progress(f"# fanout / {count} nodes ...")
-        result = fanout(base / f"fanout-{count}", count, writes, burst[0], burst[1], 60.0,
-                        extra_keys)
-        progress(f"  -> {'ok' if result.ok else 'FAILED ' + result.error}; {result.values}")
-        results.append(result)
+    for kind in node_kinds:
+        for count in nodes:
+            progress(f"# fanout / {count} {kind} nodes ...")
+            result = fanout(base / f"fanout-{kind}-{count}", kind, count, writes, burst[0],
+                            burst[1], 60.0, extra_keys)
+            progress(f"  -> {'ok' if result.ok else 'FAILED ' + result.error}; "
+                     f"{result.values}")
+            results.append(result)
     return results
 
 
