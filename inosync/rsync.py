@@ -256,26 +256,31 @@ def rooted_move(cfg: Config, node: Node, control_path: str | None, move: Move,
     """`linked_move` for a node whose key rrsync confines to rpath (dest "user@host:").
 
     rrsync refuses ".." in any path, so the old place cannot be named relative to the new
-    one; an absolute --link-dest or --copy-dest is rooted at rrsync's directory (3.2.x,
-    3.5.x). `origin`, when given, is where the old copy was before the batch's earlier
-    renames (which copy, not move, on such a node): it is offered as the first basis. It
-    runs on the node's shared ssh connection. None when a name would not pass rrsync's
-    word splitting unchanged (it globs wildcards and splits at control characters): that
-    rename is then resent by the batch.
+    one; an absolute --link-dest is rooted at rrsync's directory (3.2.x, 3.5.x). A file
+    that kept its name is hard-linked from the old directory like a directory's files; a
+    renamed one is sent against the old file (--fuzzy twice: the old directory is searched
+    too). `origin`, when given, is where the old copy was before the batch's earlier
+    renames (which copy, not move, on such a node): it is offered as the first basis. With
+    --inplace in extra the old copies are copied, not linked: a later in-place write to
+    the old name must not change the new one. It runs on the node's shared ssh
+    connection. None when a name would not pass rrsync's word splitting unchanged (it
+    globs wildcards and splits at control characters): that rename is then resent by the
+    batch.
     """
     olds = list(dict.fromkeys(p for p in (origin, move.src) if p))  # fuzzy: first wins
     if not all(rrsync_safe(path) for path in (move.dst, *olds)):
         return None
+    basis = "--copy-dest" if "--inplace" in cfg.extra else "--link-dest"
     dst_parent = _parent(move.dst)
     if move.is_dir:
         source = os.path.join(cfg.wpath, move.dst) + "/"
         dest = node.dest + move.dst + "/"
-        options = [f"--link-dest=/{old}" for old in olds]
+        options = [f"{basis}=/{old}" for old in olds]
     else:
         source = os.path.join(cfg.wpath, move.dst)
         dest = node.dest + (dst_parent + "/" if dst_parent else "")
         options = ["--fuzzy", "--fuzzy", "--no-whole-file"] + [
-            f"--copy-dest=/{parent}" for parent in dict.fromkeys(map(_parent, olds))]
+            f"{basis}=/{parent}" for parent in dict.fromkeys(map(_parent, olds))]
     argv = _common(cfg, node, control_path) + options + [
         "--mkpath", "--exclude-from=-", "--from0", "--", source, dest]
     return Command(tuple(argv), b"".join(literal_pattern(p) + b"\0" for p in excluded))
