@@ -87,7 +87,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tmp", type=Path, default=None,
                    help="where the trees go (default: /dev/shm when it is a tmpfs with room, "
                         "so the disk's write-back does not drown the tools' differences; "
-                        "else $TMPDIR)")
+                        "else $TMPDIR; --scale: a tmpfs of its own without an inode limit)")
     return p.parse_args(argv)
 
 
@@ -216,14 +216,22 @@ def main_scale(args: argparse.Namespace) -> int:
         print(scale_mod.markdown(list(rows.values())))
         scale_mod.plot(list(rows.values()), args.plot)
         return 0
-    base = Path(tempfile.mkdtemp(prefix="inosync-scale-", dir=args.tmp or default_tmp()))
+    base = Path(tempfile.mkdtemp(prefix="inosync-scale-", dir=args.tmp))
+    mounted = args.tmp is None and scale_mod.mount_tmpfs(base)
+    if args.tmp is None and not mounted:
+        print(f"could not mount a tmpfs on {base} (not root?): the trees go to the disk",
+              file=sys.stderr)
     started = time.time()
+    trees_on = f"{base} ({fs_type(base)})"
     try:
         results = scale_mod.run(
             base, args.scale_dirs, args.scale_nodes, tools, not args.no_floor,
             args.scale_writes, (2_000, 100), args.scale_key,
             lambda line: print(line, file=sys.stderr, flush=True))
     finally:
+        shutil.rmtree(base, ignore_errors=True)
+        if mounted:
+            subprocess.run(["umount", str(base)], check=False)
         shutil.rmtree(base, ignore_errors=True)
     table = scale_mod.markdown(results)
     print(table)
@@ -233,7 +241,7 @@ def main_scale(args: argparse.Namespace) -> int:
         meta = {"scale": True, "dirs": args.scale_dirs, "nodes": args.scale_nodes,
                 "tools": tools, "scale_keys": args.scale_key, "machine": machine(),
                 "inosync": inosync_version(tools_mod.INOSYNC_PATH),
-                "trees_on": f"{base.parent} ({fs_type(base.parent)})",
+                "trees_on": trees_on,
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
                 "duration_s": round(time.time() - started, 1)}
         args.json.write_text(json.dumps({"meta": meta, "results": [r.to_json() for r in results]},

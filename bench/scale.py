@@ -73,6 +73,14 @@ def watch_limit_at_least(needed: int) -> Iterator[None]:
         WATCHES.write_text(str(before))
 
 
+def mount_tmpfs(path: Path) -> bool:
+    """A tmpfs of the run's own on `path`: /dev/shm holds about 3 M inodes (half the RAM's
+    pages), and the 1 M tree and its copy need 4 M. Memory is only used as files are made."""
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "nr_inodes=0,size=75%,mode=0700",
+                           "inosync-scale", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
 def mark_slab_bytes() -> int | None:
     """Kernel memory in the slab caches that hold inotify marks (SLUB's sysfs, root only).
 
@@ -108,15 +116,16 @@ def make_big_tree(root: Path, dirs: int) -> Probe:
 
 def startup_floor(base: Path, dirs: int) -> ScaleResult:
     result = ScaleResult("startup", "floor", dirs)
-    src, dst = base / "src", base / "dst"
     try:
-        make_big_tree(src, dirs)
-        dst.mkdir()
+        make_big_tree(base / "src", dirs)
+        (base / "dst").mkdir()
         t0 = time.monotonic()
-        proc = subprocess.run(["rsync", "-a", f"{src}/", f"{dst}/"])
+        proc = subprocess.run(["rsync", "-a", f"{base / 'src'}/", f"{base / 'dst'}/"])
         result.values["ready_s"] = time.monotonic() - t0
         result.ok = proc.returncode == 0
         result.error = "" if result.ok else f"rsync exit {proc.returncode}"
+    except Exception as exc:  # a broken run is a row with an error
+        result.error = f"{type(exc).__name__}: {exc}"
     finally:
         remove_tree(base)
     return result
@@ -124,39 +133,45 @@ def startup_floor(base: Path, dirs: int) -> ScaleResult:
 
 def startup_tool(base: Path, tool: str, dirs: int, timeout: float) -> ScaleResult:
     result = ScaleResult("startup", tool, dirs)
-    src, dst, work = base / "src", base / "dst", base / "work"
     try:
-        probe = make_big_tree(src, dirs)
-        dst.mkdir()
-        work.mkdir()
-        slab0 = mark_slab_bytes()
-        with Daemon(TOOLS[tool], Node("local"), src, dst, work, SpawnCounter(work)) as daemon:
-            t0 = daemon.started_at
-            deadline = t0 + timeout
-            watching = daemon.wait_watching(deadline)
-            if watching is not None:
-                result.values["watches_s"] = watching - t0
-                slab = mark_slab_bytes()
-                if slab is not None and slab0 is not None:
-                    result.values["kernel_marks_MiB"] = (slab - slab0) / 2**20
-            conv = wait_converged(src, dst, probe, deadline, poll=0.02, alive=daemon.alive,
-                                  verify=False)
-            ready = daemon.wait_ready(max(deadline, time.monotonic() + 10))
-            assert daemon.proc is not None
-            status = proc_status(daemon.proc.pid)
-            if ready is not None:
-                result.values["ready_s"] = ready - t0
-            for key in ("VmRSS", "VmHWM"):
-                if key in status:
-                    result.values[f"{key}_MiB"] = status[key] / 1024
-            result.ok = conv.converged and ready is not None and watching is not None
-            if not result.ok:
-                result.error = "; ".join(conv.problems) or "no readiness or watch line"
-                if daemon.log is not None:
-                    result.error += " | " + " / ".join(daemon.log.tail(5))
+        _startup_tool(base, tool, timeout, result)
+    except Exception as exc:  # a broken run is a row with an error
+        result.ok, result.error = False, f"{type(exc).__name__}: {exc}"
     finally:
         remove_tree(base)
     return result
+
+
+def _startup_tool(base: Path, tool: str, timeout: float, result: ScaleResult) -> None:
+    src, dst, work = base / "src", base / "dst", base / "work"
+    probe = make_big_tree(src, result.size)
+    dst.mkdir()
+    work.mkdir()
+    slab0 = mark_slab_bytes()
+    with Daemon(TOOLS[tool], Node("local"), src, dst, work, SpawnCounter(work)) as daemon:
+        t0 = daemon.started_at
+        deadline = t0 + timeout
+        watching = daemon.wait_watching(deadline)
+        if watching is not None:
+            result.values["watches_s"] = watching - t0
+            slab = mark_slab_bytes()
+            if slab is not None and slab0 is not None:
+                result.values["kernel_marks_MiB"] = (slab - slab0) / 2**20
+        conv = wait_converged(src, dst, probe, deadline, poll=0.02, alive=daemon.alive,
+                              verify=False)
+        ready = daemon.wait_ready(max(deadline, time.monotonic() + 10))
+        assert daemon.proc is not None
+        status = proc_status(daemon.proc.pid)
+        if ready is not None:
+            result.values["ready_s"] = ready - t0
+        for key in ("VmRSS", "VmHWM"):
+            if key in status:
+                result.values[f"{key}_MiB"] = status[key] / 1024
+        result.ok = conv.converged and ready is not None and watching is not None
+        if not result.ok:
+            result.error = "; ".join(conv.problems) or "no readiness or watch line"
+            if daemon.log is not None:
+                result.error += " | " + " / ".join(daemon.log.tail(5))
 
 
 # -- fan-out -------------------------------------------------------------------------------
