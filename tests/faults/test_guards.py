@@ -79,7 +79,7 @@ def test_a_failing_node_is_logged_once_per_state_change(tmp_path: Path) -> None:
             and "Connection refused" in failures[0] and "retrying" in failures[0]
         assert (dst / "f").read_text() == "x"  # the local node is not held up
         status = [m for _, m in daemon.messages if m.startswith("STATUS=")][-1]
-        assert "root@127.0.0.1 failing since" in status and "next try" in status
+        assert "root@127.0.0.1 failing since" in status and "), retry " in status
         daemon.assert_alive()
 
 
