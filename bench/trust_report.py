@@ -1,0 +1,85 @@
+"""The trust benchmark's table: one row per measurement and case, from the median numbers."""
+
+from __future__ import annotations
+
+from trust_runs import Numbers
+
+OLD = "6615a64"
+
+
+def _s(value: float) -> str:
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:.0f}"
+
+
+def _bytes(value: float) -> str:
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value:.0f} B"
+
+
+def _run(n: Numbers, name: str) -> str:
+    text = f"{_s(n[name + '_s'])}, CPU {_s(n[name + '_cpu_s'])}"
+    if name + "_node_cpu_s" in n:
+        text += f" (node side {_s(n[name + '_node_cpu_s'])})"
+    if name + "_bytes" in n:
+        text += f", {_bytes(n[name + '_bytes'])} on the wire"
+    return text
+
+
+def markdown(result: dict[str, Numbers], files: int, burst: int, changes: int) -> str:
+    rows = ["| measurement | case | inosync | for comparison |", "|---|---|---|---|"]
+
+    def row(what: str, case: str, value: str, other: str = "-") -> None:
+        rows.append(f"| {what} | {case} | {value} | {other} |")
+
+    for kind in ("local", "ssh"):
+        for state, label in (("insync", "node in sync"), ("empty", "empty node")):
+            if (n := result.get(f"count/{kind}/{state}")) is not None:
+                row(f"counting pass before a full sync, {files:,} files", f"{kind}, {label}",
+                    f"{_s(n['count_s'])} of {_s(n['full_s'])} ({n['share']:.0%})",
+                    f"full sync without it: {_s(n['full_s'] - n['count_s'])}")
+    for kind in ("local", "ssh"):
+        if (n := result.get(f"verify/{kind}")) is not None:
+            row(f"one verification (`inosync verify`), {files:,} files", kind,
+                _run(n, "verify"), "`rsync -an --delete`: " + _run(n, "plain"))
+    for kind in ("local", "ssh"):
+        if (n := result.get(f"latency/{kind}/plain")) is not None:
+            row("lone write to visible, p50 / p95 (ms)", f"{kind}, no verification",
+                f"{_ms(n['p50_s'])} / {_ms(n['p95_s'])} (max {_ms(n['max_s'])})")
+        if (n := result.get(f"latency/{kind}/verify")) is not None:
+            during = (f"; the {n['during']:.0f} of {n['writes']:.0f} written during one: "
+                      f"{_ms(n['during_p50_s'])} / {_ms(n['during_p95_s'])}"
+                      if "during_p50_s" in n else "")
+            row("lone write to visible, p50 / p95 (ms)",
+                f"{kind}, verifications back to back",
+                f"{_ms(n['p50_s'])} / {_ms(n['p95_s'])} (max {_ms(n['max_s'])}){during}",
+                f"a verification takes {_s(n['verify_median_s'])}, running "
+                f"{n['busy_share']:.0%} of the time; {n['drift_reports']:.0f} drift reports")
+    outages = sorted({float(name.split("/")[1]) for name in result if name.startswith("return/")})
+    for outage in outages:
+        new, old = (result.get(f"return/{outage:g}/{label}") for label in ("new", "old"))
+        if new is None:
+            continue
+        row(f"ssh node down {outage:g} s, {changes} changes meanwhile", "ssh",
+            _return(new), f"{OLD}: {_return(old)}" if old else "-")
+    new, old = result.get("status/new"), result.get("status/old")
+    if new is not None:
+        row(f"STATUS messages during a burst of {burst:,} files", "local", _status(new),
+            f"{OLD}: {_status(old)}" if old else "-")
+    return "\n".join(rows)
+
+
+def _return(n: Numbers) -> str:
+    return (f"in sync {_s(n['converge_s'])} after the sshd's return; {n['connects']:.0f} "
+            f"connects while down ({n['connects_per_s']:.1f}/s)")
+
+
+def _status(n: Numbers) -> str:
+    return (f"at most {n['max_per_s']:.0f} in any 1 s, {n['total']:.0f} in "
+            f"{_s(n['window_s'])} (burst written in {_s(n['burst_s'])}, on the node "
+            f"{_s(n['converge_s'])} after it began)")
