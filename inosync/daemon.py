@@ -269,7 +269,7 @@ class Daemon:
             deadlines.append(self.next_ping)
         if (d := self.notifier.deadline()) is not None:
             deadlines.append(d)
-        deadlines += [d for r in self.nodes if (d := r.probe_deadline()) is not None]
+        deadlines += [d for r in self.nodes if (d := r.link.probe_deadline()) is not None]
         if not self.paused_reason:
             deadlines.append(self.next_source_poll)
         if not deadlines:
@@ -325,10 +325,11 @@ class Daemon:
 
     def _probe_nodes(self, now: float) -> None:
         for runner in self.nodes:
-            if runner.probe is not None and now >= (runner.probe_deadline() or now):
-                self.selector.unregister(runner.probe)
+            link = runner.link
+            if link.probe is not None and now >= (link.probe_deadline() or now):
+                self.selector.unregister(link.probe)
                 runner.probe_done(now, False)  # no answer in time: still down
-            if runner.probe is None and runner.probe_at is not None and now >= runner.probe_at:
+            if link.probe is None and link.probe_at is not None and now >= link.probe_at:
                 probe = runner.start_probe(now)
                 if probe is not None:
                     self.selector.register(probe, selectors.EVENT_WRITE, ("probe", runner))
@@ -497,8 +498,8 @@ class Daemon:
                 log.info("reload: node %s removed", runner.node.name)
                 if runner.job is not None:
                     self.selector.unregister(runner.job)
-                if runner.probe is not None:
-                    self.selector.unregister(runner.probe)
+                if runner.link.probe is not None:
+                    self.selector.unregister(runner.link.probe)
                 runner.close(1.0)
         known = {runner.configured for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]

@@ -17,9 +17,10 @@ from inosync import restricted, rsync
 from inosync.changes import Move, Pending, is_under, rebase_through
 from inosync.config import Config, Node
 from inosync.drift import Drift, count_by_kind, describe, find_drift
+from inosync.link import NodeLink
 from inosync.nodestate import NodeFacts, Verification
 from inosync.process import Job
-from inosync.reach import PROBE_INTERVAL, PROBE_TIMEOUT, PortProbe, node_address
+from inosync.reach import PortProbe
 from inosync.rsync import Command, Outcome
 from inosync.sourcetree import listable, needs_move_check
 
@@ -71,13 +72,7 @@ class NodeRunner:
         self.down_since: float | None = None
         self.initial_tried = False
         self.last_sync: float | None = None  # wall clock time of the last good sync
-        self.master: Job | None = None
-        self.master_retry_at = 0.0
-        self.address: tuple[str, int] | None = None  # where the node listens, for probes
-        self.address_known = False
-        self.probe: PortProbe | None = None
-        self.probe_at: float | None = None  # when to probe next while the node is down
-        self.seen_down = False  # a probe found the port closed since the last failure
+        self.link = NodeLink(node.name, self.control_path)
         self.facts = NodeFacts(node.name, node.spec, node.kind)
         self.oldest_change: float | None = None  # oldest change not yet in a batch
         self.batch_oldest: float | None = None  # oldest change in the batch in flight
@@ -124,7 +119,7 @@ class NodeRunner:
         """Start the next job; `kinds` is the source's lstat cache for this moment, shared
         by every node that starts now (see sourcetree.listable)."""
         self.due_at = None
-        self.ensure_master(now, dry_run)
+        self.link.ensure_master(self.cfg, self.node, now, dry_run)
         if self.node.kind == "ssh" and (self.restricted is None
                                         or self.asked_with != self.cfg.rsh):
             self.node, self.restricted = self.configured, None  # ask (again: a new key?)
@@ -409,7 +404,7 @@ class NodeRunner:
                         "INOSYNC_FULL": int(full)})
         if full:
             self._full_done()
-        self._stop_probing()
+        self.link.stop_probing()
         self.batch_oldest = None
         self.facts.syncs += 1
         self.facts.bytes_sent += sent or 0
@@ -528,8 +523,8 @@ class NodeRunner:
                       self.failures)
         if self.down_since is None:
             self.down_since = time.time()
-        if outcome is Outcome.TRANSIENT and self.probe is None:
-            self.probe_at = now  # is the port closed? then watch for it to open
+        if outcome is Outcome.TRANSIENT:
+            self.link.failed(now)
         self.state = "retrying"
         self.problem = problem
         self.failing_as = outcome
@@ -576,89 +571,27 @@ class NodeRunner:
 
     # -- noticing a node's return ---------------------------------------------------
 
-    def probe_deadline(self) -> float | None:
-        if self.probe is not None:
-            return self.probe.started + PROBE_TIMEOUT
-        return self.probe_at
-
     def start_probe(self, now: float) -> PortProbe | None:
-        """Connect to the node's port; the loop waits for the socket to become writable."""
-        self.probe_at = None
-        if not self.address_known:
-            self.address_known = True
-            self.address = node_address(self.node, self.cfg.rsh, self.cfg.extra)
-        if self.address is None or self.state != "retrying":
+        if self.state != "retrying":
+            self.link.probe_at = None
             return None
-        probe = PortProbe(self.address, now)
-        if probe.sock is None:
-            self.probe_done(now, False)
-            return None
-        self.probe = probe
-        return probe
+        return self.link.start_probe(self.cfg, self.node, now)
 
     def probe_done(self, now: float, answered: bool) -> None:
-        if self.probe is not None:
-            self.probe.close()
-            self.probe = None
-        if not answered:
-            self.seen_down = True
-            self.probe_at = now + PROBE_INTERVAL
-            return
-        if self.seen_down and self.retry_at > now:
+        if self.link.probe_done(now, answered) and self.retry_at > now:
             log.info("%s: answers again; retrying now", self.node.name,
                      extra={"INOSYNC_NODE": self.node.name})
             self.retry_at = now
-            self.master_retry_at = 0.0
-        # Up: the backoff decides from here; a failure then probes afresh. A node whose
-        # port answers but whose rsync fails is not retried in a loop.
-        self.seen_down = False
-
-    def _stop_probing(self) -> None:
-        if self.probe is not None:
-            self.probe.close()
-            self.probe = None
-        self.probe_at = None
-        self.seen_down = False
-
-    # -- the ssh master -------------------------------------------------------------
-
-    def ensure_master(self, now: float, dry_run: bool) -> None:
-        """Keep one multiplexed ssh connection up; rsync falls back to its own if not."""
-        if self.control_path is None or dry_run:
-            return
-        if self.master is not None and self.master.poll() is None:
-            return
-        if now < self.master_retry_at:
-            return
-        if self.master is not None:
-            log.debug("%s: ssh master exited (%s); reconnecting", self.node.name,
-                      _tail(self.master.stderr))
-        try:
-            os.unlink(self.control_path)
-        except FileNotFoundError:
-            pass
-        self.master_retry_at = now + BACKOFF_MAX / 6
-        try:
-            self.master = Job(rsync.ssh_master(self.cfg, self.node, self.control_path))
-        except OSError as error:  # rsync's own ssh then fails too, and says so
-            log.debug("%s: cannot start the ssh master: %s", self.node.name, error.strerror)
-            self.master = None
 
     def close(self, grace: float) -> None:
-        """Stop the job and the master; used on shutdown and when a node is removed."""
-        self._stop_probing()
+        """Stop the job and the link; used on shutdown and when a node is removed."""
         if self.job is not None:
             self.job.terminate()
             if self.job.wait(grace) is None:
                 self.job.kill()
                 self.job.wait(1.0)
             self.job = None
-        if self.master is not None:
-            self.master.terminate()
-            if self.master.wait(1.0) is None:
-                self.master.kill()
-                self.master.wait(1.0)
-            self.master = None
+        self.link.close()
 
 
 def _tail(stderr: bytes, limit: int = 400) -> str:
