@@ -18,7 +18,7 @@ from inosync.changes import Move, Pending, is_under, rebase_through
 from inosync.config import Config, Node
 from inosync.drift import Drift, count_by_kind, describe, find_drift
 from inosync.link import NodeLink
-from inosync.nodestate import NodeFacts, Verification
+from inosync.nodestate import NodeFacts, Verification, derive_state
 from inosync.process import Job
 from inosync.reach import PortProbe
 from inosync.rsync import Command, Outcome
@@ -553,20 +553,10 @@ class NodeRunner:
         facts.failing_since = self.down_since if self.state == "retrying" else None
         facts.next_retry = wall + self.retry_at - now if self.state == "retrying" else None
         facts.would_delete, facts.delete_bound = self.refused or (None, None)
-        if paused:
-            facts.state = "paused"
-        elif self.state == "retrying":
-            facts.state = "failing"
-        elif self.refused is not None:
-            facts.state = "deletions refused"
-        elif self.state == "starting":
-            facts.state = "starting"
-        elif self.job is not None and self.phase != "verify":
-            facts.state = "syncing"
-        elif self.pending:
-            facts.state = "behind"
-        else:
-            facts.state = "in sync"
+        facts.state = derive_state(
+            paused=paused, failing=self.state == "retrying", refused=self.refused is not None,
+            started=self.state != "starting",
+            sending=self.job is not None and self.phase != "verify", pending=bool(self.pending))
         return facts
 
     # -- noticing a node's return ---------------------------------------------------

@@ -63,5 +63,21 @@ class NodeFacts:
         return self.state != "failing"
 
 
+def derive_state(*, paused: bool, failing: bool, refused: bool, started: bool, sending: bool,
+                 pending: bool) -> str:
+    """A node's state from what its runner knows; the first that holds, worst first."""
+    if paused:
+        return "paused"
+    if failing:
+        return "failing"
+    if refused:
+        return "deletions refused"  # never "in sync" while extraneous files stay
+    if not started:
+        return "starting"
+    if sending:
+        return "syncing"
+    return "behind" if pending else "in sync"
+
+
 def severity(state: str) -> int:
     return STATES.index(state) if state in STATES else len(STATES)

@@ -7,7 +7,7 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inosync.nodestate import NodeFacts, Verification
+from inosync.nodestate import NodeFacts, Verification, derive_state
 from inosync.statuscmd import CRITICAL, OK, WARNING, Limits, judge, with_current_lag
 from inosync.views import Instance, metrics_text, state_dict, status_line
 
@@ -110,3 +110,19 @@ def test_metric_labels_with_quotes_and_backslashes_survive() -> None:
     names = {s.labels.get("node") for f in text_string_to_metric_families(text)
              for s in f.samples}
     assert 'we"b\\1' in names
+
+
+@pytest.mark.parametrize("flags, state", [
+    ({}, "in sync"),
+    ({"pending": True}, "behind"),
+    ({"sending": True, "pending": True}, "syncing"),
+    ({"started": False, "sending": True}, "starting"),
+    ({"refused": True}, "deletions refused"),
+    ({"refused": True, "pending": True, "sending": True}, "deletions refused"),
+    ({"failing": True, "refused": True}, "failing"),
+    ({"paused": True, "failing": True}, "paused"),
+])
+def test_a_nodes_state_is_the_worst_that_holds(flags: dict[str, bool], state: str) -> None:
+    given = {"paused": False, "failing": False, "refused": False, "started": True,
+             "sending": False, "pending": False, **flags}
+    assert derive_state(**given) == state
