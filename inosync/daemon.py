@@ -289,7 +289,7 @@ class Daemon:
             elif isinstance(key.data, NodeRunner):
                 self.selector.unregister(key.fileobj)
                 if key.data.phase in ("verify", "count") and self.watcher is not None:
-                    for path in self.watcher.writes.paths():  # being written: not drift
+                    for path in self.watcher.unsettled():  # changing now: not drift
                         key.data.changed(path)
                 key.data.job_done(self.cfg.dry_run)
                 self._register_job(key.data)

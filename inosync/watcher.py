@@ -259,6 +259,11 @@ class Watcher:
 
     # -- events ---------------------------------------------------------------------
 
+    def unsettled(self) -> list[str]:
+        """Paths changing right now that no fact names yet: files written and not closed,
+        and moves out of the tree still waiting for a partner."""
+        return self.writes.paths() + [path for path, _, _ in self._moved_from.values()]
+
     def next_deadline(self) -> float | None:
         deadlines = [t + MOVE_PAIRING_SECONDS for _, _, t in self._moved_from.values()]
         if (writes := self.writes.deadline()) is not None:
