@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import Daemon
-from helpers.daemon import write_config
+from helpers.daemon import node_with_extras, write_config
 
 from faults.support import running, wait_for
 
@@ -90,13 +90,7 @@ def test_deletions_resume_once_the_source_is_back_within_the_bound(tmp_path: Pat
 
 
 def test_an_empty_looking_source_deletes_nothing(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    dst.mkdir()
-    (src / ".keep").write_text("")
-    for index in range(20):
-        (dst / f"f{index}").write_text("x")
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    src, dst, cfg = node_with_extras(tmp_path, {".keep": ""}, 20)
     with running(tmp_path, cfg) as daemon:
         daemon.wait_status(lambda s: "deletions refused" in s, 20, "refused in STATUS")
         assert len(node_files(dst)) == 21

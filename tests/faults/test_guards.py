@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.daemon import write_config
+from helpers.daemon import node_with_extras, write_config
 
 from faults.support import local_mirror, running, wait_for, wait_ready
 
 
 def test_full_sync_refuses_to_delete_most_of_a_node(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    dst.mkdir()
-    (src / "kept").write_text("source")
-    for index in range(30):
-        (dst / f"old{index}").write_text("only on the node")
-    cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""],
-                       max_delete_share=0.5)
+    src, dst, cfg = node_with_extras(tmp_path, {"kept": "source"}, 30, max_delete_share=0.5)
     with running(tmp_path, cfg) as daemon:
         daemon.wait_log(lambda text: "deletions refused" in text, 20, "the delete guard")
         assert len(list(dst.glob("old*"))) == 30  # all or nothing: not even one deletion

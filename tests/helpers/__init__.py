@@ -1,6 +1,13 @@
 """Test infrastructure with real parts: sshd, rsync daemon, the inosync daemon, tree snapshots."""
 
-from .daemon import Daemon, inosync_argv, inosync_env, run_inosync, write_config
+from .daemon import (
+    Daemon,
+    inosync_argv,
+    inosync_env,
+    node_with_extras,
+    run_inosync,
+    write_config,
+)
 from .fsops import ODD_NAMES, TreeMutator, append, make_tree, remove, sysctl, write
 from .mirror import Mirror, Node
 from .servers import Rsyncd, Sshd, descendants, free_port, kill_tree, wait_port
@@ -20,7 +27,8 @@ from .tree import (
 __all__ = [
     "Daemon", "Entry", "Excludes", "Mirror", "Node", "ODD_NAMES", "Rsyncd", "Sshd",
     "TreeMutator", "append", "assert_trees_equal", "descendants", "diff_snapshots", "free_port",
-    "holds_for", "inodes", "inosync_argv", "inosync_env", "kill_tree", "make_tree", "remove",
+    "holds_for", "inodes", "inosync_argv", "inosync_env", "kill_tree", "make_tree",
+    "node_with_extras", "remove",
     "run_inosync", "snapshot", "stable_snapshot", "sysctl", "wait_converged", "wait_port",
     "wait_until", "write", "write_config",
 ]

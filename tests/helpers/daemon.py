@@ -42,6 +42,22 @@ def write_config(path: Path, **keys: Any) -> Path:
     return path
 
 
+def node_with_extras(top: Path, source_files: dict[str, str], extras: int,
+                     config_name: str = "w.toml", **keys: Any) -> tuple[Path, Path, Path]:
+    """A local mirror whose node holds `extras` files the source does not: src, dst and
+    the config (a full sync would delete them, bound permitting)."""
+    src, dst = top / "src", top / "dst"
+    src.mkdir()
+    dst.mkdir()
+    for name, text in source_files.items():
+        (src / name).write_text(text)
+    for index in range(extras):
+        (dst / f"old{index}").write_text("only on the node")
+    config = write_config(top / config_name, wpath=str(src), rpath=str(dst), rnodes=[""],
+                          **keys)
+    return src, dst, config
+
+
 def inosync_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "inosync", *args]
 

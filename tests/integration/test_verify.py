@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import run_inosync
-from helpers.daemon import write_config
+from helpers.daemon import node_with_extras, write_config
 from helpers.servers import descendants
 from helpers.tree import wait_converged
 from prometheus_client.parser import text_string_to_metric_families
@@ -139,14 +139,7 @@ def test_status_exit_codes_and_the_lag_of_a_node_held_back(sshd_factory,
 def test_status_is_critical_for_refused_deletions_and_a_paused_source(tmp_path: Path) -> None:
     from helpers import Daemon
 
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    dst.mkdir()
-    (src / "one").write_text("1")
-    for index in range(10):
-        (dst / f"old{index}").write_text("x")
-    cfg = write_config(tmp_path / f"crit-{os.getpid()}.toml", wpath=str(src), rpath=str(dst),
-                       rnodes=[""])
+    src, dst, cfg = node_with_extras(tmp_path, {"one": "1"}, 10, f"crit-{os.getpid()}.toml")
     daemon = Daemon(tmp_path, cfg).start()
     try:
         daemon.wait_status(lambda s: "deletions refused" in s, 20, "refused")
