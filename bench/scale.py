@@ -119,6 +119,11 @@ def startup_floor(base: Path, dirs: int) -> ScaleResult:
     try:
         make_big_tree(base / "src", dirs)
         (base / "dst").mkdir()
+        # What listing the tree costs Python at all: the yardstick for "watches in".
+        t0 = time.monotonic()
+        for _ in os.walk(base / "src"):
+            pass
+        result.values["os_walk_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         proc = subprocess.run(["rsync", "-a", f"{base / 'src'}/", f"{base / 'dst'}/"])
         result.values["ready_s"] = time.monotonic() - t0
@@ -154,6 +159,10 @@ def _startup_tool(base: Path, tool: str, timeout: float, result: ScaleResult) ->
         watching = daemon.wait_watching(deadline)
         if watching is not None:
             result.values["watches_s"] = watching - t0
+            assert daemon.log is not None
+            own = re.search(r"\bin (\d+) ms", daemon.log.line_at(watching))
+            if own:  # inosync's own count: the walk and add_watch alone
+                result.values["watches_own_s"] = int(own.group(1)) / 1000
             slab = mark_slab_bytes()
             if slab is not None and slab0 is not None:
                 result.values["kernel_marks_MiB"] = (slab - slab0) / 2**20
@@ -419,6 +428,7 @@ def markdown(results: list[ScaleResult]) -> str:
     if startup:
         lines += ["| directories (+ as many files) | tool | watches in (s) | ready (s) "
                   "| x floor | RSS (MiB) | kernel marks (MiB) |", "|" + "---|" * 7]
+        walks = {r.size: r.values.get("os_walk_s") for r in startup if r.tool == "floor"}
         floors = {r.size: r.values.get("ready_s") for r in startup if r.tool == "floor"}
         for r in sorted(startup, key=lambda r: (r.size, r.tool != "floor", r.tool)):
             v = r.values
@@ -426,7 +436,13 @@ def markdown(results: list[ScaleResult]) -> str:
                      if r.tool != "floor" and floors.get(r.size) and "ready_s" in v else "-")
             note = "" if r.ok else f" **FAILED**: {r.error[:120]}"
             tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
-            lines.append(f"| {r.size:,} | {tool} | {_f(v, 'watches_s')} | {_f(v, 'ready_s')} "
+            watches = _f(v, "watches_s")
+            if r.tool == "floor" and "os_walk_s" in v:
+                watches = f"os.walk alone: {v['os_walk_s']:.1f}"
+            elif "watches_own_s" in v and walks.get(r.size):
+                watches += (f" (walk + add_watch {v['watches_own_s']:.1f}, "
+                            f"{v['watches_own_s'] / walks[r.size]:.2f}x os.walk)")
+            lines.append(f"| {r.size:,} | {tool} | {watches} | {_f(v, 'ready_s')} "
                          f"| {ratio} | {_f(v, 'VmRSS_MiB', '{:.0f}')} "
                          f"| {_f(v, 'kernel_marks_MiB', '{:.0f}')} |{note}")
     fan = [r for r in results if r.kind == "fanout"]
