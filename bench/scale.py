@@ -225,18 +225,22 @@ class RsyncDaemon:
 
 
 class ManyNodeSshd:
-    """One sshd on 127.0.0.1..127.0.0.K, where 127.0.0.N is node N with its own directory.
+    """One sshd on 127.0.0.1 behind K ssh nodes "root@n00:" ... with a directory each.
 
-    Every node shares rpath (`view`): a session to 127.0.0.N runs in a mount namespace of
-    its own with node N's directory bind-mounted on `view` (sshd's ForceCommand), so K ssh
-    nodes are K distinct targets behind one sshd and one host key.
+    The nodes are host aliases in an ssh_config of their own (HostName 127.0.0.1, and
+    `SetEnv INOSYNC_BENCH_NODE=nNN`). They share rpath (`view`): a session runs in a mount
+    namespace of its own with its node's directory bind-mounted on `view` (sshd's
+    ForceCommand), so K ssh nodes are K distinct targets, each with its own ssh master
+    connection, behind one sshd. (sshd listens on at most 16 addresses, so 127.0.0.N per
+    node would stop at 16.)
     """
 
     def __init__(self, home: Path, nodes: int) -> None:
         self.home = home
         self.view = home / "view"
         self.view.mkdir(parents=True)
-        self.paths = [home / f"n{i:02d}" for i in range(nodes)]
+        self.names = [f"n{i:02d}" for i in range(nodes)]
+        self.paths = [home / name for name in self.names]
         for path in self.paths:
             path.mkdir()
         self.key = home / "client_ed25519"
@@ -246,29 +250,38 @@ class ManyNodeSshd:
                            check=True)
         (home / "authorized_keys").write_bytes(self.key.with_suffix(".pub").read_bytes())
         self.port = free_port()
-        lines = [f"Port {self.port}", f"HostKey {host_key}", f"PidFile {home / 'sshd.pid'}",
-                 f"AuthorizedKeysFile {home / 'authorized_keys'}", "StrictModes no",
-                 "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-                 "KbdInteractiveAuthentication no", "UsePAM no", "MaxStartups 200",
-                 "MaxSessions 200", "LogLevel ERROR"]
-        lines += [f"ListenAddress {self.address(i)}" for i in range(nodes)]
-        for i, path in enumerate(self.paths):
-            lines += [f"Match LocalAddress {self.address(i)}",
-                      f"    ForceCommand unshare --mount sh -c 'mount --bind {path} "
-                      f"{self.view} && exec sh -c \"$SSH_ORIGINAL_COMMAND\"'"]
-        (home / "sshd_config").write_text("\n".join(lines) + "\n")
+        session = home / "session.sh"
+        session.write_text(
+            "#!/bin/sh\n"
+            'case "$INOSYNC_BENCH_NODE" in n[0-9][0-9]) ;; *) echo "unknown node" >&2; '
+            "exit 1;; esac\n"
+            f"exec unshare --mount sh -c 'mount --bind \"$0/$1\" \"$2\" && "
+            f"exec sh -c \"$SSH_ORIGINAL_COMMAND\"' {home} \"$INOSYNC_BENCH_NODE\" "
+            f"{self.view}\n")
+        session.chmod(0o755)
+        (home / "sshd_config").write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+            f"PidFile {home / 'sshd.pid'}", f"AuthorizedKeysFile {home / 'authorized_keys'}",
+            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "MaxStartups 200",
+            "MaxSessions 200", "LogLevel ERROR", "AcceptEnv INOSYNC_BENCH_NODE",
+            f"ForceCommand {session}", ""]))
+        lines = []
+        for name in self.names:
+            lines += [f"Host {name}", "    HostName 127.0.0.1",
+                      f"    SetEnv INOSYNC_BENCH_NODE={name}"]
+        lines += ["Host *", f"    Port {self.port}", f"    IdentityFile {self.key}",
+                  "    StrictHostKeyChecking no", "    UserKnownHostsFile /dev/null",
+                  "    LogLevel ERROR", ""]
+        self.ssh_config = home / "ssh_config"
+        self.ssh_config.write_text("\n".join(lines))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @staticmethod
-    def address(index: int) -> str:
-        return f"127.0.0.{index + 1}"
-
     def rnodes(self) -> list[str]:
-        return [f"root@{self.address(i)}:" for i in range(len(self.paths))]
+        return [f"root@{name}:" for name in self.names]
 
     def rsh(self) -> str:
-        return (f"ssh -p {self.port} -i {self.key} -o StrictHostKeyChecking=no "
-                "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+        return f"ssh -F {self.ssh_config}"
 
     def __enter__(self) -> ManyNodeSshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -280,10 +293,11 @@ class ManyNodeSshd:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(
-                    (self.address(len(self.paths) - 1), self.port), timeout=0.5):
+                    ("127.0.0.1", self.port), timeout=0.5):
                 return self
             time.sleep(0.02)
-        raise RuntimeError(f"sshd did not start; see {self.home / 'sshd.log'}")
+        raise RuntimeError("sshd did not start: "
+                           + (self.home / "sshd.log").read_text(errors="replace")[-300:])
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
