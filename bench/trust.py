@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,24 +93,26 @@ def one_round(bench: Bench, sizes: Sizes, seed: int, parts: set[str]) -> dict[st
     for kind in ("local", "ssh"):
         for empty in (False, True):
             steps.append((f"count/{kind}/{'empty' if empty else 'insync'}",
-                          lambda k=kind, e=empty: counting_pass(bench, k, e)))
+                          partial(counting_pass, bench, kind, empty)))
     for kind in ("local", "ssh"):
-        steps.append((f"verify/{kind}", lambda k=kind: verification(bench, k)))
+        steps.append((f"verify/{kind}", partial(verification, bench, kind)))
     for kind in ("local", "ssh"):
         for on in (False, True):
             steps.append((f"latency/{kind}/{'verify' if on else 'plain'}",
-                          lambda k=kind, v=on: latency(bench, k, sizes.writes, sizes.gap, v, seed)))
-    codes = [("new", tools.REPO)] + ([("old", bench.old_code)] if bench.old_code else [])
+                          partial(latency, bench, kind, sizes.writes, sizes.gap, on, seed)))
+    codes = [("new", tools.REPO)]
+    if bench.old_code is not None:
+        codes.append(("old", bench.old_code))
     if bench.side.can_go_down or "return" not in parts:
         for outage in sizes.outages:
             for label, code in codes:
-                steps.append((f"return/{outage:g}/{label}", lambda o=outage, c=code: node_return(
-                    bench, o, sizes.outage_changes, sizes.return_files, c)))
+                steps.append((f"return/{outage:g}/{label}", partial(
+                    node_return, bench, outage, sizes.outage_changes, sizes.return_files, code)))
     else:
         bench.failures.append("return: no cgroup v2 to take the ssh node down with")
     for label, code in codes:
-        steps.append((f"status/{label}", lambda c=code: status_rate(
-            bench, sizes.burst_files, sizes.burst_dirs, c)))
+        steps.append((f"status/{label}", partial(
+            status_rate, bench, sizes.burst_files, sizes.burst_dirs, code)))
     out: dict[str, Numbers] = {}
     for name, step in steps:
         if name.split("/")[0] not in parts:

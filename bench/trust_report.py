@@ -52,12 +52,14 @@ def markdown(result: dict[str, Numbers], files: int, burst: int, changes: int) -
             row("lone write to visible, p50 / p95 (ms)", f"{kind}, no verification",
                 f"{_ms(n['p50_s'])} / {_ms(n['p95_s'])} (max {_ms(n['max_s'])})")
         if (n := result.get(f"latency/{kind}/verify")) is not None:
-            during = (f"; the {n['during']:.0f} of {n['writes']:.0f} written during one: "
-                      f"{_ms(n['during_p50_s'])} / {_ms(n['during_p95_s'])}"
-                      if "during_p50_s" in n else "")
+            parts = [f"{_ms(n['p50_s'])} / {_ms(n['p95_s'])} (max {_ms(n['max_s'])})"]
+            for group, label in (("during", "written during one"), ("outside", "between")):
+                if f"{group}_p50_s" in n:
+                    count = n["during"] if group == "during" else n["writes"] - n["during"]
+                    parts.append(f"the {count:.0f} {label}: {_ms(n[f'{group}_p50_s'])} / "
+                                 f"{_ms(n[f'{group}_p95_s'])}")
             row("lone write to visible, p50 / p95 (ms)",
-                f"{kind}, verifications back to back",
-                f"{_ms(n['p50_s'])} / {_ms(n['p95_s'])} (max {_ms(n['max_s'])}){during}",
+                f"{kind}, verifications back to back", "; ".join(parts),
                 f"a verification takes {_s(n['verify_median_s'])}, running "
                 f"{n['busy_share']:.0%} of the time; {n['drift_reports']:.0f} drift reports")
     outages = sorted({float(name.split("/")[1]) for name in result if name.startswith("return/")})
@@ -80,6 +82,7 @@ def _return(n: Numbers) -> str:
 
 
 def _status(n: Numbers) -> str:
-    return (f"at most {n['max_per_s']:.0f} in any 1 s, {n['total']:.0f} in "
+    return (f"at most {n['max_per_s']:.0f} in any 1 s (closest two "
+            f"{n['min_gap_s'] * 1000:.0f} ms apart), {n['total']:.0f} in "
             f"{_s(n['window_s'])} (burst written in {_s(n['burst_s'])}, on the node "
             f"{_s(n['converge_s'])} after it began)")

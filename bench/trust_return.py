@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,12 @@ def _gone(*trees: Path) -> Iterator[None]:
     finally:
         for tree in trees:
             remove_tree(tree)
+
+
+BENCH = str(Path(__file__).resolve().parent)
+BURST = (f"import sys; from pathlib import Path; sys.path.insert(0, {BENCH!r}); "
+         "from trees import make_tree; "
+         "make_tree(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
 
 
 def node_return(bench: Bench, outage: float, changes: int, files: int,
@@ -81,11 +90,16 @@ def status_rate(bench: Bench, files: int, dirs: int, code: Path = tools.REPO) ->
         daemon.ready(bench.timeout)
         time.sleep(0.5)  # the start-up's last STATUS is not the burst's
         started = time.monotonic()
-        rels = make_tree(src / "burst", files, dirs)
+        # Written by a child process: in this one it would hold the GIL and delay the
+        # thread that timestamps each STATUS as it arrives.
+        subprocess.run([sys.executable, "-c", BURST, str(src / "burst"), str(files),
+                        str(dirs)], check=True)
         ended = time.monotonic()
-        conv = wait_converged(src, dst, Probe(present={
-            f"burst/{r}": len(small_content(r)) for r in rels}), ended + bench.timeout,
-            alive=daemon.alive)
+        present = {os.path.relpath(os.path.join(top, name), src):
+                   os.lstat(os.path.join(top, name)).st_size
+                   for top, _, names in os.walk(src / "burst") for name in names}
+        conv = wait_converged(src, dst, Probe(present=present), ended + bench.timeout,
+                              alive=daemon.alive)
         if not conv.converged:
             raise RuntimeError("the burst never arrived: " + "; ".join(conv.problems))
         until = conv.at + 1.0
@@ -98,6 +112,8 @@ def status_rate(bench: Bench, files: int, dirs: int, code: Path = tools.REPO) ->
         while times[first] <= t - 1.0:
             first += 1
         most = max(most, last - first + 1)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     return {"max_per_s": float(most), "total": float(len(times)),
+            "min_gap_s": min(gaps, default=0.0),
             "burst_s": ended - started, "converge_s": conv.at - started,
             "window_s": until - started}

@@ -49,6 +49,10 @@ class TrustDaemon(Daemon):
         config.write_text("\n".join(lines) + "\n")
         return [sys.executable, "-m", "inosync", "-c", str(config)]
 
+    def __enter__(self) -> TrustDaemon:
+        super().__enter__()
+        return self
+
     def start(self) -> None:
         saved, tools.INOSYNC_PATH = tools.INOSYNC_PATH, self.code
         try:
@@ -205,7 +209,8 @@ def latency(bench: Bench, kind: str, writes: int, gap: float, verify: bool,
     samples: list[tuple[float, float]] = []  # (time written, seconds until visible)
     with TrustDaemon(bench.node(kind), bench.src, dst, work, bench.spawns, keys) as daemon:
         ready = daemon.ready(bench.timeout)
-        if verify and daemon.log.first(lambda s: "verified:" in s,  # type: ignore[union-attr]
+        assert daemon.log is not None
+        if verify and daemon.log.first(lambda s: "verified:" in s,
                                        time.monotonic() + bench.timeout) is None:
             raise RuntimeError("no verification finished")
         for i in range(writes):
@@ -220,6 +225,7 @@ def latency(bench: Bench, kind: str, writes: int, gap: float, verify: bool,
         lines = daemon.lines(ready)
     spans = _verifying(lines, ready)
     during = [s for t, s in samples if any(a <= t < b for a, b in spans)]
+    outside = [s for t, s in samples if not any(a <= t < b for a, b in spans)]
     secs = [s for _, s in samples]
     out = {"p50_s": percentile(secs, 50), "p95_s": percentile(secs, 95), "max_s": max(secs),
            "writes": float(len(secs))}
@@ -229,9 +235,10 @@ def latency(bench: Bench, kind: str, writes: int, gap: float, verify: bool,
                     "verify_median_s": percentile([b - a for a, b in spans], 50),
                     "busy_share": sum(b - a for a, b in spans) / window if window else 0.0,
                     "drift_reports": float(sum("found drift" in line for _, line in lines))})
-        if during:
-            out.update({"during_p50_s": percentile(during, 50),
-                        "during_p95_s": percentile(during, 95)})
+        for name, group in (("during", during), ("outside", outside)):
+            if group:
+                out.update({f"{name}_p50_s": percentile(group, 50),
+                            f"{name}_p95_s": percentile(group, 95)})
     return out
 
 
