@@ -81,7 +81,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="an extra inosync config line for fan-out runs, e.g. max_parallel=4")
     p.add_argument("--scale-from", type=Path, action="append", default=[], metavar="JSON",
                    help="redraw the --scale table and plot from saved --json files (merged, "
-                        "later files win for the same row) instead of running")
+                        "later files win for the same row unless they failed) instead of "
+                        "running")
     p.add_argument("--plot", type=Path, default=Path(__file__).resolve().parent / "scale.png",
                    help="where --scale writes its PNG (default bench/scale.png)")
     p.add_argument("--tmp", type=Path, default=None,
@@ -212,7 +213,9 @@ def main_scale(args: argparse.Namespace) -> int:
         for path in args.scale_from:
             for doc in json.loads(path.read_text())["results"]:
                 row = scale_mod.ScaleResult.from_json(doc)
-                rows[(row.kind, row.tool, row.size)] = row
+                key = (row.kind, row.tool, row.size)
+                if row.ok or key not in rows:  # a failed row never hides a good one
+                    rows[key] = row
         print(scale_mod.markdown(list(rows.values())))
         scale_mod.plot(list(rows.values()), args.plot)
         return 0

@@ -515,7 +515,9 @@ def plot(results: list[ScaleResult], path: Path) -> None:
                        label=f"{name}: on the first node (p50)")
             right.plot(sizes, [r.values["all_p50_s"] for r in fan], f"{color}-s",
                        label=f"{name}: on all nodes (p50)")
-            right.set_xticks(sizes)
+    ticks = sorted({r.size for r in results if r.kind == "fanout" and r.ok})
+    if ticks:
+        right.set_xticks(ticks)
     right.set_xlabel("nodes (on loopback)")
     right.set_ylabel("seconds after the write")
     right.set_title("One small write, fanned out")
