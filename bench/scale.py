@@ -3,8 +3,9 @@
 Start-up: a tree of N directories with one small file each, an empty local node; inosync and
 lsyncd (delay 1) are started on it and timed until their watches are in and until the
 initial sync is done, next to the floor (one plain `rsync -a` of the same tree). Fan-out:
-K rsync-daemon modules on loopback as K nodes, one lone write at a time, timed until it is
-on the first node and on all K; then a burst, with the rsync runs it cost per node.
+K rsync-daemon modules, then K ssh nodes behind one sshd, on loopback; one lone write at a
+time, timed until it is on the first node and on all K; then a burst, with the rsync runs
+it cost per node.
 Trees live on tmpfs and are deleted after each run.
 """
 
