@@ -72,6 +72,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help=f"run only these parts of {','.join(PARTS)}")
     p.add_argument("--old", action=argparse.BooleanOptionalAction, default=None,
                    help=f"also run commit {OLD_COMMIT} (default: yes, but not with --quick)")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                   help="measure nothing: the table of the medians over every round in these "
+                        "--json files (runs of the same sizes)")
     return p.parse_args(argv)
 
 
@@ -136,8 +139,25 @@ def medians(rounds: list[dict[str, Numbers]]) -> dict[str, Numbers]:
     return out
 
 
+def merge(paths: list[Path]) -> int:
+    docs = [json.loads(path.read_text()) for path in paths]
+    sizes = {json.dumps(doc["meta"]["sizes"]) for doc in docs}
+    if len(sizes) != 1:
+        print(f"{', '.join(map(str, paths))}: runs of different sizes", file=sys.stderr)
+        return 2
+    meta = docs[0]["meta"]["sizes"]
+    rounds = [r for doc in docs for r in doc["rounds"]]
+    print(markdown(medians(rounds), meta["files"], meta["burst_files"], meta["outage_changes"]))
+    print(f"\nmedians of {len(rounds)} rounds; load average before and after each run: "
+          + ", ".join(f"{d['meta']['load_before'][0]:.2f}/{d['meta']['load_after'][0]:.2f}"
+                      for d in docs))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.merge:
+        return merge(args.merge)
     sizes = QUICK if args.quick else FULL
     with_old = (not args.quick) if args.old is None else args.old
     started, load0 = time.time(), os.getloadavg()
