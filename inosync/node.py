@@ -142,7 +142,6 @@ class NodeRunner:
             bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
             if self.count_drift:
                 self.verify_changes = set()
-                self.facts.verifying = True
             if bound < 0 and not self.count_drift:  # no bound: nothing to count
                 self.delete_limit = -1
                 self._start_full(dry_run)
@@ -260,7 +259,6 @@ class NodeRunner:
         self.verify_at = None
         self.verify_changes = set(self.pending.dirty) | {
             path for move in self.pending.moves for path in (move.src, move.dst)}
-        self.facts.verifying = True
         self._run("verify", rsync.whole_tree_dry_run(self.cfg, self.node, self.control_path,
                                                      self.unreadable), dry_run)
 
@@ -270,7 +268,6 @@ class NodeRunner:
         self.schedule_verification(now)
         if self.pending.full:  # events were lost meanwhile: the full sync sees to it all
             self.verify_changes = None
-            self.facts.verifying = False
             return
         drift = find_drift(rsync.parse_itemized(stdout), self.verify_changes or ())
         deletions = sum(d.is_deletion for d in drift)
@@ -288,7 +285,6 @@ class NodeRunner:
 
     def _record_drift(self, drift: list[Drift], repair: list[Drift]) -> None:
         self.verify_changes = None
-        self.facts.verifying = False
         paths = tuple(d.path or "." for d in drift[:DRIFT_LOGGED_PATHS])
         self.facts.verification = Verification(
             time.time(), len(drift), len(repair), paths, tuple(count_by_kind(drift).items()))
@@ -491,7 +487,6 @@ class NodeRunner:
             self.pending.give_back([], self.batch_paths)
         if self.phase == "verify":
             self.verify_changes = None
-            self.facts.verifying = False
             self.schedule_verification(now)
         self._restore_oldest(now)
         self.facts.failures += 1
@@ -549,6 +544,7 @@ class NodeRunner:
         facts.pending_paths = len(self.pending.dirty) + len(self.pending.moves) + (
             len(self.batch_paths) if self.job is not None else 0)
         facts.consecutive_failures = self.failures
+        facts.verifying = self.verify_changes is not None
         facts.last_success = self.last_sync
         facts.failing_since = self.down_since if self.state == "retrying" else None
         facts.next_retry = wall + self.retry_at - now if self.state == "retrying" else None
