@@ -20,6 +20,13 @@ def split(relpath: str) -> list[str]:
     return relpath.split("/") if relpath else []
 
 
+def join_path(parent: str, name: str) -> str:
+    """`name` inside `parent` (ROOT, or an empty name, leaves the other as it is)."""
+    if not parent:
+        return name
+    return f"{parent}/{name}" if name else parent
+
+
 def is_under(path: str, top: str) -> bool:
     """Is `path` equal to `top` or below it? (ROOT contains everything.)"""
     return top == ROOT or path == top or path.startswith(top + "/")
@@ -298,6 +305,19 @@ class OpenWrites:
     def rebase(self, src: str, dst: str) -> None:
         for path in [p for p in self._writes if is_under(p, src)]:
             self._writes[rebase(path, src, dst)] = self._writes.pop(path)
+
+    def detach(self, top: str) -> dict[str, tuple[float, float]]:
+        """Take the writes at or below `top` away, keyed by their place below it: the tree
+        is leaving, and its old name may be taken by another at once."""
+        taken = {}
+        for path in [p for p in self._writes if is_under(p, top)]:
+            taken[path[len(top) + 1:] if path != top else ""] = self._writes.pop(path)
+        return taken
+
+    def attach(self, top: str, writes: dict[str, tuple[float, float]]) -> None:
+        """Writes taken by `detach`, back at the tree's new place."""
+        for suffix, times in writes.items():
+            self._writes[join_path(top, suffix)] = times
 
     def deadline(self) -> float | None:
         if not self._writes:

@@ -14,10 +14,12 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inosync.changes import ROOT, OpenWrites, is_under
+from inosync.changes import ROOT, OpenWrites, is_under, join_path
 from inosync.excludes import ExcludeMatcher
+from inosync.leaving import Leaving, MovePairing
 from inosync.watchlimit import count_dirs, count_entries, watch_limit_message
 from inosync.wdmap import WdMap
 
@@ -77,10 +79,6 @@ class WatchLimitError(Exception):
     """The kernel's per-user watch limit is too low for this tree."""
 
 
-def join(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
-
-
 class Watcher:
     """Watches every non-excluded directory below wpath.
 
@@ -94,8 +92,9 @@ class Watcher:
         self.excludes = excludes
         self.inotify = inotify_simple.INotify(nonblocking=True)
         self.path_of = WdMap()
-        self._moved_from: dict[int, tuple[str, bool, float]] = {}
+        self.pairing = MovePairing()  # moves out waiting for a pair, with their watches
         self._rediscovered: dict[str, tuple[str, float]] = {}  # old path -> (new path, when)
+        self._found_at: dict[int, str] = {}  # cookie -> where a walk met the tree that left
         self.entries = 0  # entries seen by the last full walk (for the delete guard)
         self.changed_since_count = True
         self.limit_error = ""
@@ -131,6 +130,7 @@ class Watcher:
         cut = len(self.wpath) + 1 if self.wpath != "/" else 1
         stack = [self.abspath(top)]
         added = entries = 0
+        pairing = self.pairing
         while stack:
             absolute = stack.pop()
             relpath = absolute[cut:]
@@ -142,6 +142,8 @@ class Watcher:
                 old = path_of.add(wd, relpath)
                 if old is not None and old != relpath:
                     self._renamed_behind_our_back(old, relpath)
+                elif old is None and pairing.waiting:
+                    self._met_travelling(wd, relpath)
                 added += 1
                 if seen is not None:
                     seen.add(wd)
@@ -166,6 +168,13 @@ class Watcher:
         if top == ROOT:
             self.entries = entries
         return added
+
+    def _met_travelling(self, wd: int, relpath: str) -> None:
+        """A walk met a watch of a tree that left: it is in the tree again, at `relpath`.
+        Its top being met is the tree landing there (paired in `read`)."""
+        hit = self.pairing.found(wd)
+        if hit is not None and hit[2] == "":
+            self._found_at[hit[0]] = relpath
 
     def _renamed_behind_our_back(self, old: str, new: str) -> None:
         """The same directory under a new name: it was renamed into a place we were not
@@ -199,14 +208,15 @@ class Watcher:
 
     def rewatch_all(self) -> int:
         """After an overflow: walk the whole tree again and fix the map."""
-        self._moved_from.clear()
+        carried = self.pairing.clear()
+        self._found_at.clear()
         self.writes.clear()  # the full sync that follows sends them as they are
-        count = self._rewatch(ROOT)
+        count = self._rewatch(ROOT, carried=carried)
         self.changed_since_count = False
         self._rediscovered.clear()  # the full sync that follows covers every rename
         return count
 
-    def _rewatch(self, top: str, renamed: bool = False) -> int:
+    def _rewatch(self, top: str, renamed: bool = False, carried: Sequence[int] = ()) -> int:
         """Watch what is below `top` now and fix the map.
 
         add_watch on a directory already watched returns its wd, so nothing goes unwatched
@@ -214,12 +224,13 @@ class Watcher:
         is excluded (possible only below a directory renamed to where excludes differ): the
         directory may have moved on already, and its IN_MOVED_* or IN_DELETE events are
         still queued. After an overflow (top is the root) those events are gone, so what
-        the walk did not meet is dropped.
+        the walk did not meet is dropped, with the watches trees that left `carried`.
         """
         seen: set[int] = set()
         self._watch_below(top, seen)
         if top == ROOT:
             stale = [wd for wd in self.path_of if wd not in seen]
+            stale += [wd for wd in carried if wd not in seen]
         elif renamed and self.excludes:
             stale = [wd for wd, path in self.path_of.items()
                      if wd not in seen and is_under(path, top)
@@ -234,57 +245,84 @@ class Watcher:
                 pass  # the kernel already dropped it
         return len(seen)
 
-    def _forget_tree(self, relpath: str) -> None:
-        """Stop watching a subtree that left the tree (moved out, or into an excluded
-        place)."""
-        for wd in [wd for wd, path in self.path_of.items() if is_under(path, relpath)]:
-            del self.path_of[wd]
-            try:
-                self.inotify.rm_watch(wd)
-            except OSError:
-                pass  # the kernel already dropped it
+    def _leave(self, cookie: int, path: str, is_dir: bool) -> None:
+        """IN_MOVED_FROM: detach what belongs to the tree at `path` from that name now, by
+        watch descriptor, so whatever takes the name next keeps its own."""
+        watches: dict[int, str] = {}
+        if is_dir:
+            prefix, cut = path + "/", len(path) + 1
+            for wd, place in self.path_of.items():
+                if place == path:
+                    watches[wd] = ""
+                elif place.startswith(prefix):
+                    watches[wd] = place[cut:]
+            for wd in watches:
+                self.path_of.pop(wd)
+        leaving = Leaving(path, is_dir, time.monotonic(), watches, self.writes.detach(path))
+        self.pairing.leave(cookie, leaving)
+        if watches and _is_directory(self.abspath(path)):
+            self._give_back_present(leaving)
 
-    def _rebase_moved_from(self, src: str, dst: str) -> None:
-        """Unpaired IN_MOVED_FROMs below a renamed dir now name paths below its new name."""
-        for cookie, (path, is_dir, seen) in list(self._moved_from.items()):
-            if path.startswith(src + "/"):
-                self._moved_from[cookie] = (dst + path[len(src):], is_dir, seen)
+    def _give_back_present(self, leaving: Leaving) -> None:
+        """The name was taken again before this event was read, and a walk may have
+        watched the new occupant meanwhile: every carried watch still at its place in the
+        tree (add_watch answers with the watch of the inode there now) goes back."""
+        fd = self.fileno()
+        for wd, suffix in list(leaving.watches.items()):
+            place = join_path(leaving.path, suffix)
+            present = _inotify_add_watch(
+                fd, self.abspath(place).encode(_FS_ENCODING, "surrogateescape"), WATCH_MASK)
+            if present == wd:
+                self.pairing.found(wd)
+                self.path_of.add(wd, place)
+            elif present >= 0 and present not in self.path_of \
+                    and self.pairing.carrier(present) is None:
+                self.path_of.add(present, place)  # a newcomer: its own event walks it
 
-    def _rename_tree(self, src: str, dst: str) -> None:
-        prefix = src + "/"
-        cut = len(src)
-        path_of = self.path_of
-        for wd in [wd for wd, p in path_of.items() if p == src or p.startswith(prefix)]:
-            path_of[wd] = dst + path_of[wd][cut:]
+    def _landed(self, leaving: Leaving, dst: str) -> list[Fact]:
+        """The tree that left is at `dst` now (its IN_MOVED_TO, or a walk met it there)."""
+        self.writes.attach(dst, leaving.writes)
+        if leaving.is_dir:
+            for wd, suffix in leaving.watches.items():
+                self.path_of[wd] = join_path(dst, suffix)
+            self.pairing.rebase(leaving.path, dst)
+            # Walk the directory at its new place: a directory created inside it while we
+            # were behind was looked for under a name that no longer existed (ENOENT), and
+            # what is excluded may differ here. add_watch is idempotent for the rest.
+            self._watch_new(dst, renamed=True)
+        if dst == leaving.path:  # back where it was: resync it, nothing to replay
+            return [Dirty(dst)]
+        return [Moved(leaving.path, dst, leaving.is_dir),
+                *(Dirty(path) for path in leaving.landed_paths(dst))]
 
     # -- events ---------------------------------------------------------------------
 
     def unsettled(self) -> list[str]:
         """Paths changing right now that no fact names yet: files written and not closed,
         and moves out of the tree still waiting for a partner."""
-        return self.writes.paths() + [path for path, _, _ in self._moved_from.values()]
+        return self.writes.paths() + self.pairing.paths()
 
     def next_deadline(self) -> float | None:
-        deadlines = [t + MOVE_PAIRING_SECONDS for _, _, t in self._moved_from.values()]
-        if (writes := self.writes.deadline()) is not None:
-            deadlines.append(writes)
-        return min(deadlines, default=None)
+        deadlines = [self.pairing.deadline(MOVE_PAIRING_SECONDS), self.writes.deadline()]
+        return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> list[Fact]:
         """Unpaired IN_MOVED_FROM past the pairing window: the path left the tree. Files
         written but not closed that went quiet or grew old: time to sync them."""
         facts: list[Fact] = [Dirty(path) for path in self.writes.due(now)]
-        for cookie, (path, is_dir, seen) in list(self._moved_from.items()):
-            if now - seen >= MOVE_PAIRING_SECONDS:
-                del self._moved_from[cookie]
-                facts.append(self._moved_out(path, is_dir))
+        for leaving in self.pairing.expired(now, MOVE_PAIRING_SECONDS):
+            facts.append(self._moved_out(leaving))
         return facts
 
-    def _moved_out(self, path: str, is_dir: bool) -> Fact:
-        self.writes.forget_below(path)
-        if is_dir:
-            self._forget_tree(path)
-        return Dirty(path)
+    def _moved_out(self, leaving: Leaving) -> Fact:
+        """The tree left: drop exactly the watches it took along (never by path: its old
+        name may belong to another directory already) and the writes it had open."""
+        for wd in leaving.watches:
+            try:
+                self.inotify.rm_watch(wd)
+            except OSError:
+                pass  # the kernel already dropped it
+        return Dirty(leaving.path)
 
     def read(self) -> list[Fact]:
         """Drain the queue and translate it; never blocks."""
@@ -296,7 +334,7 @@ class Watcher:
         for event in events:
             self.changed_since_count = True
             facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))
-        if self._rediscovered:
+        if self._rediscovered or self._found_at:
             facts.extend(self._pair_rediscovered())
         return facts
 
@@ -307,11 +345,14 @@ class Watcher:
         recursively anyway: replaying the rename only spares the data.
         """
         facts: list[Fact] = []
-        for cookie, (path, is_dir, _) in list(self._moved_from.items()):
-            found = self._rediscovered.pop(path, None) if is_dir else None
-            if found is not None:
-                del self._moved_from[cookie]
-                facts.append(Moved(path, found[0], True))
+        found_at, self._found_at = self._found_at, {}
+        for cookie, place in found_at.items():
+            if (leaving := self.pairing.arrive(cookie)) is not None:
+                facts.extend(self._landed(leaving, place))
+        for cookie, leaving in list(self.pairing.waiting.items()):
+            found = self._rediscovered.pop(leaving.path, None) if leaving.is_dir else None
+            if found is not None and self.pairing.arrive(cookie) is not None:
+                facts.extend(self._landed(leaving, found[0]))
         now = time.monotonic()
         for old, (_, seen) in list(self._rediscovered.items()):
             if now - seen > REDISCOVERY_SECONDS:
@@ -324,24 +365,28 @@ class Watcher:
         parent = self.path_of.get(wd)
         if mask & F.IGNORED:
             self.path_of.pop(wd, None)
+            self.pairing.watch_gone(wd)
             if parent == ROOT:
                 return [SourceGone(f"{self.wpath} is no longer watched")]
             return []
         if parent is None:
-            return []  # a watch we already dropped
+            # a watch we already dropped, or one a leaving tree carries: noted there, so a
+            # rename that pairs later still syncs what changed inside
+            self.pairing.event_inside(wd, name)
+            return []
         if mask & F.UNMOUNT:
             return [SourceGone(f"the filesystem under {self.abspath(parent)} was unmounted")]
         if not name:  # about the watched directory itself
             if parent == ROOT and mask & (F.DELETE_SELF | F.MOVE_SELF):
                 return [SourceGone(f"{self.wpath} was deleted or moved away")]
             return []
-        path = join(parent, name)
+        path = join_path(parent, name)
         is_dir = bool(mask & F.ISDIR)
         excluded = bool(self.excludes) and self.excludes.excluded(path, is_dir)
         if mask & F.MOVED_FROM:
             if excluded:
                 return []
-            self._moved_from[cookie] = (path, is_dir, time.monotonic())
+            self._leave(cookie, path, is_dir)
             return []
         if mask & F.MOVED_TO:
             return self._moved_in(cookie, path, is_dir, excluded)
@@ -373,25 +418,23 @@ class Watcher:
             self.limit_error = "inotify watch limit reached: some directories unwatched"
 
     def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
-        origin = self._moved_from.pop(cookie, None)
-        if origin is None:  # from outside the tree (or an excluded place): a create
+        leaving = self.pairing.arrive(cookie)
+        if leaving is None:  # from outside the tree (or an excluded place): a create
             if excluded:
                 return []
             if is_dir:
                 self._watch_new(path, renamed=True)  # it may have been ours moments ago
             return [Dirty(path)]
-        src = origin[0]
         if excluded:  # into an excluded place: a delete
-            return [self._moved_out(src, is_dir)]
-        self.writes.rebase(src, path)
-        if is_dir:
-            self._rename_tree(src, path)
-            self._rebase_moved_from(src, path)
-            # Walk the directory at its new place: a directory created inside it while we
-            # were behind was looked for under a name that no longer existed (ENOENT), and
-            # what is excluded may differ here. add_watch is idempotent for the rest.
-            self._watch_new(path, renamed=True)
-        return [Moved(src, path, is_dir)]
+            return [self._moved_out(leaving)]
+        return self._landed(leaving, path)
+
+
+def _is_directory(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def identity_of(path: str) -> tuple[int, int] | None:

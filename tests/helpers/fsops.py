@@ -155,7 +155,8 @@ class TreeMutator:
             ("create", 14), ("append", 8), ("truncate", 4), ("chmod", 5), ("delete", 6),
             ("rmtree", 2), ("mkdir_write", 7), ("rename_file", 8), ("rename_dir", 5),
             ("file_to_dir", 2), ("dir_to_file", 2), ("symlink", 5), ("move_out", 3),
-            ("move_in", 3), ("overwrite_rename", 3),
+            ("move_in", 3), ("overwrite_rename", 3), ("swap_dir", 3), ("move_out_mkdir", 3),
+            ("rename_over_moved", 3),
         ]
         if total > self.MAX_ENTRIES:
             ops = [("delete", 5), ("rmtree", 5), ("move_out", 3), ("rename_dir", 2)]
@@ -299,6 +300,47 @@ class TreeMutator:
         q = os.path.join(self._parent(dirs), self._name()).lstrip(b"/")
         os.rename(staged, self._abs(q))
         return f"move in {q!r}"
+
+    # ---- names reused at once, then written below after 0-100 ms ----
+
+    def _soon(self) -> float:
+        delay = self.rng.choice((0.0, 0.0, self.rng.uniform(0, 0.1)))
+        time.sleep(delay)
+        return delay
+
+    def op_swap_dir(self, files, subdirs, dirs, links) -> str | None:
+        """A deploy's swap: the directory moves out, another moves in under its name."""
+        if not subdirs:
+            return None
+        p = self.rng.choice(subdirs)
+        staged = os.path.join(self.outside, self._name())
+        write(os.path.join(staged, b"inner", self._name()), self._data())
+        os.rename(self._abs(p), os.path.join(self.outside, self._name()))
+        os.rename(staged, self._abs(p))
+        delay = self._soon()
+        write(os.path.join(self._abs(p), b"inner", self._name()), self._data())
+        return f"swap dir {p!r}, write below it after {delay * 1000:.0f} ms"
+
+    def op_move_out_mkdir(self, files, subdirs, dirs, links) -> str | None:
+        if not subdirs:
+            return None
+        p = self.rng.choice(subdirs)
+        os.rename(self._abs(p), os.path.join(self.outside, self._name()))
+        os.mkdir(self._abs(p))
+        delay = self._soon()
+        write(os.path.join(self._abs(p), self._name()), self._data())
+        return f"mv {p!r} out && mkdir it, write below it after {delay * 1000:.0f} ms"
+
+    def op_rename_over_moved(self, files, subdirs, dirs, links) -> str | None:
+        """A file moved away, another renamed into its name at once, then written."""
+        if len(files) < 2:
+            return None
+        p, q = self.rng.sample(files, 2)
+        os.rename(self._abs(p), os.path.join(self.outside, self._name()))
+        os.rename(self._abs(q), self._abs(p))
+        delay = self._soon()
+        append(self._abs(p), self._data()[:5000] or b"a")
+        return f"mv {p!r} out, {q!r} -> {p!r}, append after {delay * 1000:.0f} ms"
 
     def run(self, steps: int, pause: float = 0.0, pause_chance: float = 0.0) -> None:
         for _ in range(steps):
