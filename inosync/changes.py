@@ -85,6 +85,24 @@ class PathSet:
             node = next_node
         return False
 
+    def touches(self, path: str) -> bool:
+        """Is `path` in the set, below a path in it, or above one? O(depth of `path`).
+
+        Every node of the trie lies on the way to a marked one, so reaching the end of
+        `path` without passing a mark means some path in the set lies below it.
+        """
+        node = self._root
+        if node.marked:
+            return True
+        for part in split(path):
+            next_node = node.children.get(part)
+            if next_node is None:
+                return False
+            if next_node.marked:
+                return True
+            node = next_node
+        return bool(node.children)
+
     def add(self, path: str) -> None:
         node = self._root
         if node.marked:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from inosync.changes import is_under
+from inosync.changes import ROOT, PathSet
 from inosync.rsync import Itemized
 
 KINDS = ("missing", "extra", "content", "attributes")
@@ -44,21 +44,21 @@ def kind_of(item: Itemized) -> str | None:
     return "attributes" if code[2:].strip(".") else None
 
 
-def _touches(path: str, changed: Iterable[str]) -> bool:
-    return any(is_under(path, c) or is_under(c, path) for c in changed)
-
-
 def find_drift(items: Sequence[Itemized], changed: Iterable[str] = ()) -> list[Drift]:
     """Drift among itemized lines, leaving out paths at, above or below a change the
-    source made since the dry run began (`changed`, relative paths; "" for the root)."""
-    changed = [c for c in changed]
-    if "" in changed:
+    source made since the dry run began (`changed`, relative paths; "" for the root).
+
+    The changes go into a trie once, so each line costs the depth of its path, however
+    many changes there were: 100,000 of each take a fraction of a second, not minutes.
+    """
+    changes = PathSet(changed)
+    if changes.covers(ROOT):
         return []  # everything changed: nothing can be told apart
     found = []
     for item in items:
         kind = kind_of(item)
         path = "" if item.path == "." else item.path
-        if kind is None or (changed and _touches(path, changed)):
+        if kind is None or changes.touches(path):
             continue
         found.append(Drift(path, kind))
     return found

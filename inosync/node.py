@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from inosync import restricted, rsync
-from inosync.changes import Move, Pending, is_under, rebase_through
+from inosync.changes import Move, PathSet, Pending, rebase_through
 from inosync.config import Config, Node
 from inosync.drift import Drift, count_by_kind, describe, find_drift
 from inosync.link import NodeLink
@@ -54,7 +54,9 @@ class NodeRunner:
         self.batch_moves: list[Move] = []
         self.batch_paths: list[str] = []
         self.linked_queue: list[Command] = []
-        self.unreadable: set[str] = set()  # source paths rsync could not read
+        # source paths rsync could not read (topmost only: an excluded directory leaves out
+        # what is below it too), a trie so an event forgets those below it in O(depth)
+        self.unreadable = PathSet()
         self.full_entries = 0  # source entries the last full sync's delete bound used
         self.delete_limit: int | None = None  # what the counting pass allowed the full sync
         self.would_delete = 0  # deletions the last counting pass found
@@ -462,19 +464,20 @@ class NodeRunner:
         if self.verify_changes is not None:
             self.verify_changes.add(path)
         if self.unreadable:
-            self.unreadable = {p for p in self.unreadable if not is_under(p, path)}
+            self.unreadable.take_below(path)
 
     def _skip_unreadable(self, stderr: bytes) -> bool:
         """After exit 23: leave out what the source would not let rsync read. True when
         that is all that went wrong, so the batch can be redone at once."""
         found = rsync.sender_failures(stderr, self.cfg.wpath)
-        new = {path: why for path, why in found.items() if path not in self.unreadable}
+        new = {path: why for path, why in found.items() if not self.unreadable.covers(path)}
         for path, why in new.items():
             log.error("%s: cannot read %r on the source (%s); it is left out, and left "
                       "alone on the node, until it changes", self.node.name,
                       os.path.join(self.cfg.wpath, path), why,
                       extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": 23})
-        self.unreadable.update(new)
+        for path in new:
+            self.unreadable.add(path)
         lowered = stderr.lower()
         node_side = b"[receiver]" in lowered or b"[generator]" in lowered
         return bool(new) and not node_side

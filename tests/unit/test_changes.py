@@ -39,6 +39,34 @@ def test_pathset_take_below_removes_the_subtree_only() -> None:
     assert paths.take_below("ab") == ["ab"] and sorted(paths) == ["b"]
 
 
+@pytest.mark.parametrize("paths, path, expected", [
+    (["a/b"], "a/b", True),                      # in the set
+    (["a/b"], "a/b/c/d", True),                  # below a path in it
+    (["a/b/c"], "a", True),                      # above one
+    (["a/b/c"], ROOT, True),                     # the root is above every path
+    ([], ROOT, False),
+    ([], "a", False),
+    ([ROOT], "any/thing", True),
+    (["a/b"], "a/bc", False),                    # a prefix that is not a parent
+    (["a/bc"], "a/b", False),
+    (["a/b"], "a/c", False),
+    (["a b/c"], "a", False),
+    (["a b/c"], "a b", True),
+    (["new\nline/f"], "new", False),
+    (["a/x", "a/y/z"], "a/y", True),
+    (["a/x", "a/y/z"], "a/w", False),
+])
+def test_pathset_touches_paths_at_above_and_below(paths: list[str], path: str,
+                                                  expected: bool) -> None:
+    assert PathSet(paths).touches(path) is expected
+
+
+def test_pathset_touches_nothing_once_taken_away() -> None:
+    paths = PathSet(["a/b/c", "d"])
+    paths.take_below("a/b")
+    assert not paths.touches("a") and not paths.touches("a/b") and paths.touches(ROOT)
+
+
 def test_pathset_burst_in_one_dir_is_cheap_and_collapses() -> None:
     paths = PathSet(["new"])
     for index in range(20000):
