@@ -2,7 +2,8 @@
 
 `extra` is passed to every rsync. Most options are fine (-H, --numeric-ids, --inplace, -z,
 --chmod, ...); the ones below would break the mirror or what inosync relies on, so the
-config is refused with the reason. Short options may come clustered (`-aL`).
+config is refused with the reason. Short options may come clustered (`-aL`). Also whether
+rsync writes into files in place, which decides how renames are rebuilt on a node.
 """
 
 from __future__ import annotations
