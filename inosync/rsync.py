@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from inosync.changes import Move
 from inosync.config import Config, Node
+from inosync.extraopts import writes_in_place
 
 IO_TIMEOUT_SECONDS = 60
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
@@ -227,20 +228,34 @@ def literal_pattern(relpath: str) -> bytes:
     return b"/" + raw
 
 
+def move_basis(cfg: Config) -> str:
+    """How a rename rebuilt on the node offers the old copy to rsync: the one rule for
+    every such rename.
+
+    --link-dest makes each unchanged file a hard link to the old copy, so no data is
+    written. When `extra` makes rsync write into existing files in place, a later write to
+    either name would change both (a rotated log directory re-created at the old name would
+    overwrite its renamed copy): the old copy is then copied (--copy-dest), still without
+    sending data.
+    """
+    return "--copy-dest" if writes_in_place(cfg.extra) else "--link-dest"
+
+
 def linked_move(cfg: Config, node: Node, move: Move, excluded: Sequence[str]) -> Command:
     """Re-create a renamed path on an rsync-daemon node from its old copy, not the wire.
 
-    A daemon cannot run mv. rsync into the new place with the old place as --link-dest
-    (a directory: unchanged files become hard links) or as a --fuzzy basis (a file: only
-    checksums travel). The old place is deleted by the batch that follows. `excluded`
-    lists the excluded paths below the new place, relative to it.
+    A daemon cannot run mv. rsync into the new place with the old place as the basis:
+    a directory from its old copy (`move_basis`: unchanged files become hard links, or
+    local copies), a file against the old one (--fuzzy, with --copy-dest: only checksums
+    travel, and the file is never linked). The old place is deleted by the batch that
+    follows. `excluded` lists the excluded paths below the new place, relative to it.
     """
     src_parent, dst_parent = _parent(move.src), _parent(move.dst)
     if move.is_dir:
         link_dir = os.path.relpath(move.src or ".", move.dst or ".")
         source = os.path.join(cfg.wpath, move.dst) + "/"
         dest = node.dest.rstrip("/") + "/" + move.dst + "/"
-        options = [f"--link-dest={link_dir}"]
+        options = [f"{move_basis(cfg)}={link_dir}"]
     else:
         link_dir = os.path.relpath(src_parent or ".", dst_parent or ".")
         source = os.path.join(cfg.wpath, move.dst)
@@ -256,21 +271,19 @@ def rooted_move(cfg: Config, node: Node, control_path: str | None, move: Move,
     """`linked_move` for a node whose key rrsync confines to rpath (dest "user@host:").
 
     rrsync refuses ".." in any path, so the old place cannot be named relative to the new
-    one; an absolute --link-dest is rooted at rrsync's directory (3.2.x, 3.5.x). A file
-    that kept its name is hard-linked from the old directory like a directory's files; a
-    renamed one is sent against the old file (--fuzzy twice: the old directory is searched
-    too). `origin`, when given, is where the old copy was before the batch's earlier
-    renames (which copy, not move, on such a node): it is offered as the first basis. With
-    --inplace in extra the old copies are copied, not linked: a later in-place write to
-    the old name must not change the new one. It runs on the node's shared ssh
-    connection. None when a name would not pass rrsync's word splitting unchanged (it
-    globs wildcards and splits at control characters): that rename is then resent by the
-    batch.
+    one; an absolute basis (`move_basis`: --link-dest, or --copy-dest) is rooted at
+    rrsync's directory (3.2.x, 3.5.x). A file that kept its name is linked or copied from
+    the old directory like a directory's files; a renamed one is sent against the old file
+    (--fuzzy twice: the old directory is searched too). `origin`, when given, is where the
+    old copy was before the batch's earlier renames (which copy, not move, on such a
+    node): it is offered as the first basis. It runs on the node's shared ssh connection.
+    None when a name would not pass rrsync's word splitting unchanged (it globs wildcards
+    and splits at control characters): that rename is then resent by the batch.
     """
     olds = list(dict.fromkeys(p for p in (origin, move.src) if p))  # fuzzy: first wins
     if not all(rrsync_safe(path) for path in (move.dst, *olds)):
         return None
-    basis = "--copy-dest" if "--inplace" in cfg.extra else "--link-dest"
+    basis = move_basis(cfg)
     dst_parent = _parent(move.dst)
     if move.is_dir:
         source = os.path.join(cfg.wpath, move.dst) + "/"
