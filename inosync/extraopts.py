@@ -8,7 +8,6 @@ rsync writes into files in place, which decides how renames are rebuilt on a nod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 _LINKS = "would copy what symlinks point to instead of the links, so the node differs"
@@ -117,14 +116,3 @@ def refused_options(words: Sequence[str]) -> list[tuple[str, str]]:
 # After any of these the node's rsync writes into an existing file instead of renaming a new
 # one over it (--append and --append-verify, refused above, and --write-devices imply
 # --inplace).
-_IN_PLACE = re.compile(r"--(?:inplace|append|append-verify|write-devices)(?![\w-])")
-
-
-def writes_in_place(words: Sequence[str]) -> bool:
-    """Whether rsync may write into files on the node in place.
-
-    Found anywhere in a word, so "-M--inplace" and "--remote-option=--inplace" count (the
-    node's rsync is the one that writes). A later "--no-inplace" is not taken to undo it:
-    erring this way only copies a file where a hard link would have done.
-    """
-    return any(_IN_PLACE.search(word) for word in words)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from inosync.changes import Move
 from inosync.config import Config, Node
-from inosync.extraopts import writes_in_place
 
 IO_TIMEOUT_SECONDS = 60
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
@@ -228,34 +227,35 @@ def literal_pattern(relpath: str) -> bytes:
     return b"/" + raw
 
 
-def move_basis(cfg: Config) -> str:
-    """How a rename rebuilt on the node offers the old copy to rsync: the one rule for
-    every such rename.
+MOVE_BASIS = "--copy-dest"
+"""How a rename rebuilt on the node offers the old copy to rsync: the one rule for every
+such rename (a daemon's directory and file, an rrsync node's directory and file).
 
-    --link-dest makes each unchanged file a hard link to the old copy, so no data is
-    written. When `extra` makes rsync write into existing files in place, a later write to
-    either name would change both (a rotated log directory re-created at the old name would
-    overwrite its renamed copy): the old copy is then copied (--copy-dest), still without
-    sending data.
-    """
-    return "--copy-dest" if writes_in_place(cfg.extra) else "--link-dest"
+The old copy is copied on the node, never hard-linked (--link-dest): linked, the two names
+would share inodes, and the old name is often taken again at once (a rotated log directory
+re-created, a release swapped back). rsync then changes the shared inode in place
+whenever only attributes differ (chmod, chown, a touched mtime) and, with `--inplace`,
+`--append*` or `--write-devices` in extra, for every write: the renamed copy would change
+with it, and a verification repairing one name would break the other. A local copy costs
+disk bandwidth on the node; the data still does not travel again.
+"""
 
 
 def linked_move(cfg: Config, node: Node, move: Move, excluded: Sequence[str]) -> Command:
     """Re-create a renamed path on an rsync-daemon node from its old copy, not the wire.
 
     A daemon cannot run mv. rsync into the new place with the old place as the basis:
-    a directory from its old copy (`move_basis`: unchanged files become hard links, or
-    local copies), a file against the old one (--fuzzy, with --copy-dest: only checksums
-    travel, and the file is never linked). The old place is deleted by the batch that
-    follows. `excluded` lists the excluded paths below the new place, relative to it.
+    a directory from its old copy (`MOVE_BASIS`: unchanged files are copied on the
+    node), a file against the old one (--fuzzy, with --copy-dest: only checksums travel).
+    The old place is deleted by the batch that follows. `excluded` lists the excluded
+    paths below the new place, relative to it.
     """
     src_parent, dst_parent = _parent(move.src), _parent(move.dst)
     if move.is_dir:
         link_dir = os.path.relpath(move.src or ".", move.dst or ".")
         source = os.path.join(cfg.wpath, move.dst) + "/"
         dest = node.dest.rstrip("/") + "/" + move.dst + "/"
-        options = [f"{move_basis(cfg)}={link_dir}"]
+        options = [f"{MOVE_BASIS}={link_dir}"]
     else:
         link_dir = os.path.relpath(src_parent or ".", dst_parent or ".")
         source = os.path.join(cfg.wpath, move.dst)
@@ -271,8 +271,8 @@ def rooted_move(cfg: Config, node: Node, control_path: str | None, move: Move,
     """`linked_move` for a node whose key rrsync confines to rpath (dest "user@host:").
 
     rrsync refuses ".." in any path, so the old place cannot be named relative to the new
-    one; an absolute basis (`move_basis`: --link-dest, or --copy-dest) is rooted at
-    rrsync's directory (3.2.x, 3.5.x). A file that kept its name is linked or copied from
+    one; an absolute basis (`MOVE_BASIS`) is rooted at
+    rrsync's directory (3.2.x, 3.5.x). A file that kept its name is copied from
     the old directory like a directory's files; a renamed one is sent against the old file
     (--fuzzy twice: the old directory is searched too). `origin`, when given, is where the
     old copy was before the batch's earlier renames (which copy, not move, on such a
@@ -283,7 +283,7 @@ def rooted_move(cfg: Config, node: Node, control_path: str | None, move: Move,
     olds = list(dict.fromkeys(p for p in (origin, move.src) if p))  # fuzzy: first wins
     if not all(rrsync_safe(path) for path in (move.dst, *olds)):
         return None
-    basis = move_basis(cfg)
+    basis = MOVE_BASIS
     dst_parent = _parent(move.dst)
     if move.is_dir:
         source = os.path.join(cfg.wpath, move.dst) + "/"

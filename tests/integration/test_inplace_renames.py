@@ -1,10 +1,10 @@
-"""Renames rebuilt by rsync on a node that writes files in place never join two names.
+"""Renames rebuilt by rsync on the node never join two names into one file.
 
 A node that cannot run mv (an rsync daemon, an rrsync key) rebuilds a renamed path from
-its old copy. With --inplace in extra (in any spelling) rsync writes into the existing
-file on the node, so the rebuilt copy must be a file of its own, never a hard link to the
-old one: otherwise the next write to one name changes the other too, and a verification
-"repairing" one breaks the other.
+its old copy. The rebuilt copy must be a file of its own, never a hard link to the old
+one: rsync changes an existing file in place when only its attributes differ, and for
+every write with --inplace in extra (in any spelling), so the next change to one name
+would change the other too, and a verification "repairing" one would break the other.
 """
 
 from __future__ import annotations
@@ -95,4 +95,23 @@ def test_a_file_moved_away_and_recreated_keeps_its_content_on_the_node(
     assert read_node(m, "archive/app.log") == YESTERDAY
     assert read_node(m, "logs/app.log") == TODAY
     assert_separate_files(m, "archive/app.log", "logs/app.log")
+    assert_trees_equal(m.src, m.dst)
+
+
+@pytest.mark.parametrize("node_kind", ["rsyncd", "restricted"])
+def test_a_chmod_of_the_name_taken_again_leaves_the_renamed_copy_alone(
+        mirror, node_kind) -> None:
+    """No --inplace at all: `mv conf conf.old && cp -a conf.old conf && chmod 600
+    conf/secret` must not make the node's conf.old/secret mode 600."""
+    m = mirror()
+    write(m.src / "conf/secret", b"s" * 3000, mode=0o644)
+    m.start()
+    m.converge()
+    os.rename(m.src / "conf", m.src / "conf.old")
+    shutil.copytree(m.src / "conf.old", m.src / "conf")
+    os.chmod(m.src / "conf/secret", 0o600)
+    m.converge(what="rename, copy back, chmod")
+    assert node_file(m, "conf.old/secret").st_mode & 0o777 == 0o644
+    assert node_file(m, "conf/secret").st_mode & 0o777 == 0o600
+    assert_separate_files(m, "conf.old/secret", "conf/secret")
     assert_trees_equal(m.src, m.dst)

@@ -10,7 +10,6 @@ import pytest
 from inosync import restricted, rsync
 from inosync.changes import Move
 from inosync.config import validate
-from inosync.extraopts import refused_options, writes_in_place
 from inosync.rsync import Outcome
 
 
@@ -99,51 +98,35 @@ def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # ty
     assert (tmp_path / "new" / "parents" / "b").read_text() == "a"
 
 
-def test_linked_move_of_a_dir_uses_the_old_copy_as_link_dest() -> None:
+def test_linked_move_of_a_dir_uses_the_old_copy_as_copy_dest() -> None:
     cfg = config()
     command = rsync.linked_move(cfg, cfg.nodes[2], Move("a/old", "b", True), ["x.tmp"])
-    assert "--link-dest=../a/old" in command.argv
+    assert "--copy-dest=../a/old" in command.argv
     assert command.argv[-2:] == ("/src/b/", "h::m/dst/b/")
     assert command.stdin == b"/x.tmp\0"
 
 
-@pytest.mark.parametrize("extra, basis", [
-    ("", "--link-dest"),
-    ("-H --numeric-ids -z", "--link-dest"),
-    ("--no-inplace", "--link-dest"),  # not a mention of --inplace
-    ("--inplace", "--copy-dest"),
-    ("-z --inplace --numeric-ids", "--copy-dest"),
-    ("-M--inplace", "--copy-dest"),  # the node's rsync writes: this is enough
-    ("--remote-option=--inplace", "--copy-dest"),
-    ("--remote-option --inplace", "--copy-dest"),
-    ("--write-devices", "--copy-dest"),  # implies --inplace
-    ("-M--append", "--copy-dest"),  # --append itself is refused, not to the node alone
-    ("-M--append-verify", "--copy-dest"),
-    ("--inplace --no-inplace", "--copy-dest"),  # copying is never wrong, only slower
-    (["--rsync-path=rsync --inplace"], "--copy-dest"),
-])
-def test_renames_link_old_copies_unless_extra_writes_in_place(
-        extra: str | list[str], basis: str) -> None:
-    """One rule for every rename rebuilt from the old copy: a daemon's directory, and an
-    rrsync node's directory and file. Linked, a later in-place write to one name would
-    change the other."""
+@pytest.mark.parametrize("extra", ["", "-H --numeric-ids -z", "--inplace", "-M--inplace",
+                                   "--write-devices", ["--rsync-path=rsync --inplace"]])
+def test_renames_rebuilt_on_the_node_copy_old_copies_and_never_link_them(
+        extra: str | list[str]) -> None:
+    """One rule for every rename rebuilt from the old copy: a daemon's directory and file,
+    an rrsync node's directory and file. Linked, a later chmod (or, in place, a write) to
+    one name would change the other."""
     cfg = config(extra=extra)
-    assert rsync.move_basis(cfg) == basis
-    other = "--copy-dest" if basis == "--link-dest" else "--link-dest"
-    daemon = rsync.linked_move(cfg, cfg.nodes[2], Move("logs", "logs.1", True), []).argv
-    assert f"{basis}=../logs" in daemon
+    daemon_moves = [rsync.linked_move(cfg, cfg.nodes[2], move, []).argv
+                    for move in (Move("logs", "logs.1", True), Move("a/f", "b/f", False))]
+    assert "--copy-dest=../logs" in daemon_moves[0]
     rooted = restricted.rooted(cfg.nodes[1])
-    for move in (Move("logs", "logs.1", True), Move("logs/app.log", "old/app.log", False)):
-        command = rsync.rooted_move(cfg, rooted, None, move, [])
+    rooted_moves = [rsync.rooted_move(cfg, rooted, None, move, [])
+                    for move in (Move("logs", "logs.1", True),
+                                 Move("logs/app.log", "old/app.log", False))]
+    assert all(command is not None for command in rooted_moves)
+    for command in rooted_moves:
         assert command is not None
-        assert any(word.startswith(f"{basis}=/logs") for word in command.argv)
-        assert not any(word.startswith(other) for word in command.argv)
-
-
-def test_the_append_options_that_write_in_place_are_refused_as_written() -> None:
-    """So the rule needs no more than the options `extra` can hold; it knows them anyway."""
-    for option in ("--append", "--append-verify"):
-        assert refused_options([option]) and writes_in_place([option])
+        assert any(word.startswith("--copy-dest=/logs") for word in command.argv)
+    for argv in [*daemon_moves, *(c.argv for c in rooted_moves if c is not None)]:
+        assert not any(word.startswith("--link-dest") for word in argv)
 
 
 def test_linked_move_of_a_file_uses_a_fuzzy_basis() -> None:
