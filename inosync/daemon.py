@@ -490,6 +490,8 @@ class Daemon:
                 self._start_watching()
             except WatchLimitError as error:
                 log.error("%s", error)
+        if self.watcher is not None:  # a reload tries every unwatchable directory again
+            self._apply(self.watcher.retry_unwatched())
         kept: list[NodeRunner] = []
         for runner in self.nodes:
             if runner.configured in new.nodes:
@@ -524,7 +526,8 @@ class Daemon:
 
     def _report(self) -> None:
         now, wall = time.monotonic(), time.time()
-        facts = [r.update_facts(now, bool(self.paused_reason)) for r in self.nodes]
+        incomplete = self.watcher is not None and bool(self.watcher.unwatched)
+        facts = [r.update_facts(now, bool(self.paused_reason), incomplete) for r in self.nodes]
         instance = self.instance_facts()
         status = status_line(instance, facts, wall)
         self.publisher.publish(instance, facts, now, wall)
@@ -536,8 +539,10 @@ class Daemon:
 
     def instance_facts(self) -> Instance:
         notes = []
-        if self.watcher is not None and self.watcher.limit_error:
-            notes.append(self.watcher.limit_error)
+        unwatched: tuple[tuple[str, str], ...] = ()
+        count = 0
+        if self.watcher is not None and self.watcher.unwatched:
+            unwatched, count = self.watcher.unwatched.sample(), len(self.watcher.unwatched)
         if self.reload_problem:
             notes.append(f"reload failed, running on previous config: {self.reload_problem}")
         return Instance(
@@ -545,4 +550,4 @@ class Daemon:
             pid=os.getpid(), started=self.started_wall,
             watches=self.watcher.watch_count if self.watcher is not None else 0,
             overflows=self.overflows_total, paused_reason=self.paused_reason,
-            notes=tuple(notes))
+            notes=tuple(notes), unwatched=unwatched, unwatched_count=count)

@@ -28,6 +28,7 @@ class Leaving:
     since: float
     watches: dict[int, str] = field(default_factory=dict)  # wd -> path below `path`
     writes: dict[str, tuple[float, float]] = field(default_factory=dict)  # likewise
+    unwatched: dict[str, str] = field(default_factory=dict)  # likewise: could not watch
     touched: set[str] | None = field(default_factory=set)  # below `path`; None: too many
 
     def landed_paths(self, dst: str) -> list[str]:

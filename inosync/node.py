@@ -536,8 +536,9 @@ class NodeRunner:
             self.oldest_change = min(self.oldest_change or now, self.batch_oldest)
         self.batch_oldest = None
 
-    def update_facts(self, now: float, paused: bool) -> NodeFacts:
-        """Bring the derived facts up to date (the counters are kept as things happen)."""
+    def update_facts(self, now: float, paused: bool, incomplete: bool = False) -> NodeFacts:
+        """Bring the derived facts up to date (the counters are kept as things happen).
+        `incomplete`: some directories of the source cannot be watched."""
         facts = self.facts
         owed = [t for t in (self.oldest_change, self.batch_oldest) if t is not None]
         if (self.pending or self.job is not None and self.phase != "verify") and not owed:
@@ -555,7 +556,8 @@ class NodeRunner:
         facts.state = derive_state(
             paused=paused, failing=self.state == "retrying", refused=self.refused is not None,
             started=self.state != "starting",
-            sending=self.job is not None and self.phase != "verify", pending=bool(self.pending))
+            sending=self.job is not None and self.phase != "verify", pending=bool(self.pending),
+            incomplete=incomplete)
         return facts
 
     # -- noticing a node's return ---------------------------------------------------

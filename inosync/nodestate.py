@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Worst first: the order nodes are listed in, and the order of precedence of states.
-STATES = ("paused", "failing", "deletions refused", "behind", "syncing", "starting", "in sync")
+STATES = ("paused", "failing", "deletions refused", "incomplete", "behind", "syncing",
+          "starting", "in sync")
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,17 @@ class NodeFacts:
 
 
 def derive_state(*, paused: bool, failing: bool, refused: bool, started: bool, sending: bool,
-                 pending: bool) -> str:
-    """A node's state from what its runner knows; the first that holds, worst first."""
+                 pending: bool, incomplete: bool = False) -> str:
+    """A node's state from what its runner knows; the first that holds, worst first.
+    `incomplete`: part of the source cannot be watched, so its changes are not sent."""
     if paused:
         return "paused"
     if failing:
         return "failing"
     if refused:
         return "deletions refused"  # never "in sync" while extraneous files stay
+    if incomplete:
+        return "incomplete"
     if not started:
         return "starting"
     if sending:

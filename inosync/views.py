@@ -26,7 +26,19 @@ class Instance:
     watches: int = 0
     overflows: int = 0
     paused_reason: str = ""
-    notes: tuple[str, ...] = ()  # watch limit reached, reload failed, ...
+    notes: tuple[str, ...] = ()  # reload failed, ...
+    unwatched: tuple[tuple[str, str], ...] = ()  # (path, why) of the first directories
+    unwatched_count: int = 0  # that could not be watched, and how many in all
+
+
+def describe_unwatched(instance: Instance, shown: int = 3) -> str:
+    """The directories whose changes cannot be seen, for STATUS."""
+    if not instance.unwatched_count:
+        return ""
+    names = ", ".join(f"{path or '.'} ({why})" for path, why in instance.unwatched[:shown])
+    more = instance.unwatched_count - min(shown, len(instance.unwatched))
+    return (f"{instance.unwatched_count} directories not watched, their changes not "
+            f"mirrored: {names}" + (f" and {more} more" if more > 0 else ""))
 
 
 def clock(wall: float) -> str:
@@ -50,6 +62,8 @@ def describe_node(facts: NodeFacts, now: float) -> str:
     if facts.state == "deletions refused":
         return (f"{facts.name} deletions refused ({facts.would_delete} would go, "
                 f"max_delete_share allows {facts.delete_bound})")
+    if facts.state == "incomplete":
+        return f"{facts.name} incomplete (part of the source is not watched)"
     if facts.state in ("behind", "syncing"):
         return (f"{facts.name} {facts.state} {facts.lag(now):.1f} s "
                 f"({facts.pending_paths} paths)")
@@ -100,6 +114,8 @@ def status_line(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> s
         parts.append("last sync " + clock(last))
     if verified := describe_verification(nodes):
         parts.append(verified)
+    if unwatched := describe_unwatched(instance):
+        parts.append(unwatched)
     parts += list(instance.notes)
     return " | ".join(parts)
 
@@ -139,6 +155,9 @@ def state_dict(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> di
         "wpath": instance.wpath, "pid": instance.pid, "started": instance.started,
         "written": now, "watches": instance.watches, "overflows": instance.overflows,
         "paused": bool(instance.paused_reason), "paused_reason": instance.paused_reason,
+        "unwatched": {"count": instance.unwatched_count,
+                      "paths": [{"path": path, "reason": why}
+                                for path, why in instance.unwatched]},
         "status": status_line(instance, nodes, now),
         "nodes": [node_dict(n, now) for n in nodes],
     }
@@ -193,7 +212,9 @@ def metrics_text(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> 
             ("inosync_overflows_total", "counter", "inotify queue overflows since start",
              instance.overflows),
             ("inosync_source_paused", "gauge", "1 while the source looks wrong and nothing "
-             "is synced", int(bool(instance.paused_reason)))):
+             "is synced", int(bool(instance.paused_reason))),
+            ("inosync_unwatched_directories", "gauge", "Directories that could not be "
+             "watched: changes below them are not mirrored", instance.unwatched_count)):
         lines += [f"# HELP {name} {help_text}.", f"# TYPE {name} {kind}",
                   f"{name}{instance_label} {value}"]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from inosync.changes import ROOT, OpenWrites, is_under, join_path
 from inosync.excludes import ExcludeMatcher
 from inosync.leaving import Leaving, MovePairing
+from inosync.unwatched import RETRY_SECONDS, Unwatched
 from inosync.watchlimit import count_dirs, count_entries, watch_limit_message
 from inosync.wdmap import WdMap
 
@@ -99,6 +100,7 @@ class Watcher:
         self.changed_since_count = True
         self.limit_error = ""
         self.writes = OpenWrites()
+        self.unwatched = Unwatched()  # directories a watch failed for, retried
 
     def fileno(self) -> int:
         return int(self.inotify.fileno())
@@ -130,7 +132,7 @@ class Watcher:
         cut = len(self.wpath) + 1 if self.wpath != "/" else 1
         stack = [self.abspath(top)]
         added = entries = 0
-        pairing = self.pairing
+        pairing, unwatched = self.pairing, self.unwatched
         while stack:
             absolute = stack.pop()
             relpath = absolute[cut:]
@@ -147,6 +149,8 @@ class Watcher:
                 added += 1
                 if seen is not None:
                     seen.add(wd)
+                if unwatched:
+                    unwatched.watched(relpath)
             else:
                 self._watch_failed(relpath, ctypes.get_errno())
             try:
@@ -183,12 +187,32 @@ class Watcher:
 
     def _watch_failed(self, relpath: str, code: int) -> None:
         if code == errno.ENOSPC:
+            if self.limit_error:  # said already: spare the count of the whole tree
+                raise WatchLimitError("inotify watch limit reached")
             raise WatchLimitError(watch_limit_message(
                 self.wpath, count_dirs(self.wpath, self.excludes)))
         if code in (errno.ENOENT, errno.ENOTDIR):
+            self.unwatched.watched(relpath)
             return  # gone again already; its parent's events say so
-        log.error("%s: cannot watch (%s) - changes below it are not mirrored until "
-                  "it is readable", self.abspath(relpath), os.strerror(code))
+        if self.unwatched.failed(relpath, os.strerror(code), time.monotonic()):
+            log.error("%s: cannot watch (%s) - changes below it are NOT mirrored until it "
+                      "can be; tried again when its permissions change, on reload and "
+                      "every %d s", self.abspath(relpath), os.strerror(code), RETRY_SECONDS)
+
+    def retry_unwatched(self, paths: Sequence[str] | None = None) -> list[Fact]:
+        """Try the directories that could not be watched again (all, or `paths`): each
+        one watched now is dirty, as nothing below it was seen so far."""
+        facts: list[Fact] = []
+        for path in self.unwatched.at_or_below(ROOT) if paths is None else paths:
+            if path in self.unwatched:
+                self._watch_new(path)
+                if path not in self.unwatched:
+                    log.info("%s: watched now; mirroring what is below it",
+                             self.abspath(path))
+                    facts.append(Dirty(path))
+        if not self.unwatched:
+            self.limit_error = ""
+        return facts
 
     def watch_tree(self, top: str = ROOT) -> int:
         """Watch `top` and everything below it (watch first, so nothing is missed)."""
@@ -211,6 +235,7 @@ class Watcher:
         carried = self.pairing.clear()
         self._found_at.clear()
         self.writes.clear()  # the full sync that follows sends them as they are
+        self.unwatched = Unwatched()  # the walk finds what still cannot be watched
         count = self._rewatch(ROOT, carried=carried)
         self.changed_since_count = False
         self._rediscovered.clear()  # the full sync that follows covers every rename
@@ -258,7 +283,8 @@ class Watcher:
                     watches[wd] = place[cut:]
             for wd in watches:
                 self.path_of.pop(wd)
-        leaving = Leaving(path, is_dir, time.monotonic(), watches, self.writes.detach(path))
+        leaving = Leaving(path, is_dir, time.monotonic(), watches, self.writes.detach(path),
+                          self.unwatched.detach(path) if self.unwatched else {})
         self.pairing.leave(cookie, leaving)
         if watches and _is_directory(self.abspath(path)):
             self._give_back_present(leaving)
@@ -282,6 +308,7 @@ class Watcher:
     def _landed(self, leaving: Leaving, dst: str) -> list[Fact]:
         """The tree that left is at `dst` now (its IN_MOVED_TO, or a walk met it there)."""
         self.writes.attach(dst, leaving.writes)
+        self.unwatched.attach(dst, leaving.unwatched, time.monotonic())
         if leaving.is_dir:
             for wd, suffix in leaving.watches.items():
                 self.path_of[wd] = join_path(dst, suffix)
@@ -303,7 +330,8 @@ class Watcher:
         return self.writes.paths() + self.pairing.paths()
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.pairing.deadline(MOVE_PAIRING_SECONDS), self.writes.deadline()]
+        deadlines = [self.pairing.deadline(MOVE_PAIRING_SECONDS), self.writes.deadline(),
+                     self.unwatched.retry_at]
         return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> list[Fact]:
@@ -312,6 +340,8 @@ class Watcher:
         facts: list[Fact] = [Dirty(path) for path in self.writes.due(now)]
         for leaving in self.pairing.expired(now, MOVE_PAIRING_SECONDS):
             facts.append(self._moved_out(leaving))
+        if self.unwatched.retry_at is not None and now >= self.unwatched.retry_at:
+            facts += self.retry_unwatched(self.unwatched.due(now))
         return facts
 
     def _moved_out(self, leaving: Leaving) -> Fact:
@@ -401,8 +431,13 @@ class Watcher:
             # A deleted directory was empty, and each watch below it went with an
             # IN_IGNORED of its own: nothing to look up here.
             self.writes.forget_below(path)
+            if self.unwatched:
+                self.unwatched.forget_below(path)
         if mask & F.CLOSE_WRITE:
             self.writes.finished(path)
+        if mask & F.ATTRIB and is_dir and self.unwatched:
+            # permissions changed: what could not be watched at or below may be now
+            return [Dirty(path), *self.retry_unwatched(self.unwatched.at_or_below(path))]
         if mask & CHANGE_MASK:
             return [Dirty(path)]
         return []
@@ -413,9 +448,11 @@ class Watcher:
             self._rewatch(path, renamed)
         except WatchLimitError as error:
             if not self.limit_error:
-                log.error("%s; changes below %s are NOT mirrored until then (restart or "
-                          "reload after raising it)", error, self.abspath(path))
-            self.limit_error = "inotify watch limit reached: some directories unwatched"
+                log.error("%s; changes below %s are NOT mirrored until then (tried again "
+                          "on reload and every %d s)", error, self.abspath(path),
+                          RETRY_SECONDS)
+            self.limit_error = "inotify watch limit reached"
+            self.unwatched.failed(path, self.limit_error, time.monotonic())
 
     def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
         leaving = self.pairing.arrive(cookie)

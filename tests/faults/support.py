@@ -4,7 +4,7 @@ that is always stopped when the test is done with it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,10 +31,10 @@ def wait_ready(daemon: Daemon, timeout: float = 20) -> None:
 
 
 @contextmanager
-def running(workdir: Path, config: Path, env: dict[str, str] | None = None
-            ) -> Iterator[Daemon]:
+def running(workdir: Path, config: Path, env: dict[str, str] | None = None,
+            prefix: Sequence[str] = ()) -> Iterator[Daemon]:
     """`python3 -m inosync -c config` for the block; stopped and cleaned up after it."""
-    daemon = Daemon(workdir, config, env=env).start()
+    daemon = Daemon(workdir, config, env=env, prefix=prefix).start()
     try:
         yield daemon
     finally:

@@ -84,8 +84,10 @@ class Daemon:
     """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on."""
 
     def __init__(self, workdir: Path, config: Path, args: Sequence[str] = ("-v",),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
+        """`prefix` goes before the interpreter (setpriv, nsenter, ...)."""
         self.workdir = workdir
+        self.prefix = list(prefix)
         self.config = config
         self.args = list(args)
         self.log_path = workdir / "inosync.log"
@@ -109,7 +111,7 @@ class Daemon:
     def start(self) -> Daemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                inosync_argv("-c", str(self.config), *self.args),
+                [*self.prefix, *inosync_argv("-c", str(self.config), *self.args)],
                 env=inosync_env({"NOTIFY_SOCKET": self.notify_path, **self.extra_env}),
                 cwd=CODE, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -86,3 +86,29 @@ def test_running_out_of_watches_at_start_says_what_to_raise(mirror, daemons) -> 
     assert str(limit) in log, f"the current limit {limit} is not named:\n{log[-2000:]}"
     # 308 directories (300 + 7 parents + the root): the message names a number in that range.
     assert re.search(r"\b3[01]\d\b", log), f"the watches needed are not named:\n{log[-2000:]}"
+
+
+@pytest.mark.parametrize("node_kind", ["local"])
+@pytest.mark.parametrize("how", ["periodically", "on reload"])
+def test_directories_past_the_watch_limit_are_watched_once_it_is_raised(
+        mirror, how) -> None:
+    """Raising the limit sends no event: the daemon tries again by itself (every 10 s)
+    and on reload; meanwhile the node is not "in sync" and STATUS says why."""
+    m = mirror()
+    write(m.src / "seed", b"x")
+    d = m.start()
+    m.converge()
+    limit = _watches_in_use() + 10
+    with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
+        for index in range(40):
+            os.makedirs(m.src / f"many/d{index}")
+        d.wait_log(lambda text: "inotify watch limit reached" in text
+                   or "max_user_watches" in text, 10, "the watch limit named")
+        d.wait_status(lambda status: "directories not watched" in status, 10)
+        assert not d.status.startswith("in sync"), d.status
+    if how == "on reload":
+        d.reload()
+    d.wait_status(lambda status: status.startswith("in sync"),
+                  5 if how == "on reload" else 20)
+    write(m.src / "many/d39/late", b"below a directory watched late")
+    m.converge(what="a change below a directory watched once the limit allowed")

@@ -59,14 +59,14 @@ def test_a_restricted_node_is_addressed_relative_to_rrsyncs_directory() -> None:
         assert "--modify-window=-1" in rsync.full_sync(cfg, node, None, 10).argv
 
 
-def test_a_dir_rename_links_from_the_old_place_named_from_rrsyncs_root() -> None:
+def test_a_dir_rename_copies_from_the_old_place_named_from_rrsyncs_root() -> None:
     cfg = config()
     node = restricted.rooted(cfg.nodes[0])
     command = rsync.rooted_move(cfg, node, "/run/n1.sock", Move("a/old", "b/new", True),
                                 ["x.tmp"])
     assert command is not None
     argv = command.argv
-    assert "--link-dest=/a/old" in argv and "--mkpath" in argv
+    assert "--copy-dest=/a/old" in argv and "--mkpath" in argv
     assert not any(".." in word for word in argv)  # rrsync refuses ".." anywhere
     assert argv[-2:] == ("/src/b/new/", "deploy@web1:b/new/")
     assert "ControlPath=/run/n1.sock" in argv[argv.index("-e") + 1]
@@ -79,19 +79,8 @@ def test_a_file_rename_sends_the_new_name_against_the_old_file() -> None:
     command = rsync.rooted_move(cfg, node, None, Move("a/f", "g", False), [])
     assert command is not None
     argv = command.argv
-    assert argv.count("--fuzzy") == 2 and "--link-dest=/a" in argv
+    assert argv.count("--fuzzy") == 2 and "--copy-dest=/a" in argv
     assert argv[-2:] == ("/src/g", "deploy@web1:")
-
-
-def test_with_inplace_writes_old_copies_are_copied_not_linked() -> None:
-    """An in-place write to the old name must not reach the new one through a link."""
-    cfg = config(extra="--inplace")
-    node = restricted.rooted(cfg.nodes[0])
-    for move in (Move("a/f", "g", False), Move("d", "e", True)):
-        command = rsync.rooted_move(cfg, node, None, move, [])
-        assert command is not None
-        assert not any(w.startswith("--link-dest") for w in command.argv)
-        assert any(w.startswith("--copy-dest=/") for w in command.argv)
 
 
 def test_the_old_copy_before_earlier_renames_in_the_batch_is_the_first_basis() -> None:
@@ -105,8 +94,8 @@ def test_the_old_copy_before_earlier_renames_in_the_batch_is_the_first_basis() -
     node = restricted.rooted(cfg.nodes[0])
     command = rsync.rooted_move(cfg, node, None, moves[1], [], "site/d/f")
     assert command is not None
-    dests = [w for w in command.argv if w.startswith("--link-dest=")]
-    assert dests == ["--link-dest=/site/d", "--link-dest=/site2/d"]
+    dests = [w for w in command.argv if w.startswith("--copy-dest=")]
+    assert dests == ["--copy-dest=/site/d", "--copy-dest=/site2/d"]
 
 
 @pytest.mark.parametrize("name", ["a*b", "q?", "[x]", "new\nline", "tab\there", "{a,b}"])
