@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from inosync.changes import ROOT, OpenWrites, is_under
@@ -38,6 +39,7 @@ ROOT_MASK = WATCH_MASK & ~F.DONT_FOLLOW
 CHANGE_MASK = F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB
 MOVE_PAIRING_SECONDS = 0.05  # an unpaired IN_MOVED_FROM after this is a move out
 REDISCOVERY_SECONDS = 1.0
+PROGRESS_EVERY = 256  # directories a walk goes through between calls of its progress hook
 
 _FS_ENCODING = sys.getfilesystemencoding()
 # inotify_add_watch straight from libc with fixed argument types: the start-up walk calls it
@@ -89,9 +91,13 @@ class Watcher:
     it; they are rare next to events, which arrive by wd.
     """
 
-    def __init__(self, wpath: str, excludes: ExcludeMatcher) -> None:
+    def __init__(self, wpath: str, excludes: ExcludeMatcher,
+                 progress: Callable[[], None] | None = None) -> None:
         self.wpath = wpath.rstrip("/") or "/"
         self.excludes = excludes
+        # Called every PROGRESS_EVERY directories of a walk: a million take a while, and
+        # the daemon keeps telling systemd that it is alive meanwhile.
+        self.progress = progress
         self.inotify = inotify_simple.INotify(nonblocking=True)
         self.path_of = WdMap()
         self._moved_from: dict[int, tuple[str, bool, float]] = {}
@@ -129,10 +135,14 @@ class Watcher:
         path_of = self.path_of
         matcher = self.excludes if self.excludes else None
         cut = len(self.wpath) + 1 if self.wpath != "/" else 1
+        progress = self.progress
         stack = [self.abspath(top)]
-        added = entries = 0
+        added = entries = walked = 0
         while stack:
             absolute = stack.pop()
+            walked += 1
+            if progress is not None and walked % PROGRESS_EVERY == 0:
+                progress()
             relpath = absolute[cut:]
             # wpath itself may be a symlink to the tree (a deploy's "current" link): follow
             # it there, and only there.
