@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from inosync.changes import ROOT, OpenWrites, is_under
 from inosync.excludes import ExcludeMatcher
-from inosync.watchlimit import count_dirs, count_entries, watch_limit_message
+from inosync.watchlimit import PROGRESS_EVERY, count_dirs, count_entries, watch_limit_message
 from inosync.wdmap import WdMap
 
 try:
@@ -39,7 +39,6 @@ ROOT_MASK = WATCH_MASK & ~F.DONT_FOLLOW
 CHANGE_MASK = F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB
 MOVE_PAIRING_SECONDS = 0.05  # an unpaired IN_MOVED_FROM after this is a move out
 REDISCOVERY_SECONDS = 1.0
-PROGRESS_EVERY = 256  # directories a walk goes through between calls of its progress hook
 
 _FS_ENCODING = sys.getfilesystemencoding()
 # inotify_add_watch straight from libc with fixed argument types: the start-up walk calls it
@@ -203,7 +202,7 @@ class Watcher:
         walk's count while no event came since, else a fresh count (a walk that adds no
         watches). A stale count would make the guard refuse deletions the source made."""
         if self.changed_since_count:
-            self.entries = count_entries(self.wpath, self.excludes)
+            self.entries = count_entries(self.wpath, self.excludes, self.progress)
             self.changed_since_count = False
         return self.entries
 
