@@ -114,3 +114,25 @@ def test_sighup_during_start_up_waits_for_the_first_sync_before_ready(mirror) ->
     d.wait_ready(30)
     assert (m.dst / "big.bin").read_bytes() == data, "READY=1 before the first sync was done"
     assert d.count("READY=1") == 1 and d.count("RELOADING=1") == 0, d.values("READY")
+
+
+@pytest.mark.parametrize("node_kind", ["local"])
+def test_a_reload_that_rewatches_extends_until_its_ready_and_not_after(mirror) -> None:
+    """New excludes mean a new walk of the whole tree within the reload: systemd's reload
+    timeout runs from RELOADING=1, so the walk asks for time too, until READY=1."""
+    m = mirror()
+    for a in range(30):
+        for b in range(1000):
+            os.makedirs(m.src / f"a{a}" / f"b{b}")
+    d = m.start(env={"WATCHDOG_USEC": "40000"})  # a ping due every 20 ms
+    m.write_config(rexcludes=["*.tmp"])
+    d.reload()
+    d.wait_ready(30, count=2)
+    d.wait_log(lambda text: text.count("watching 30031 directories") == 2, 10, "the rewatch")
+    reloading = _first(d, "RELOADING=1")
+    ready = [t for t, msg in d.messages if msg == "READY=1"][1]
+    during = [t for t, _ in _extensions(d, ready) if t > reloading]
+    assert len(during) >= 3, f"{len(during)} extensions in a reload of {ready - reloading:.2f}s"
+    pings = d.count("WATCHDOG=1")
+    d.wait_message(lambda ms: ms.count("WATCHDOG=1") >= pings + 5, 10, "pings after READY=1")
+    assert not [t for t, _ in _extensions(d, float("inf")) if t > ready], "extended after READY"
