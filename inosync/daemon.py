@@ -197,6 +197,7 @@ class Daemon:
                       "(add RequiresMountsFor= to the unit) or fix the config",
                       self.cfg.path, self.cfg.wpath)
             return EXIT_FAILURE
+        self.notifier.status("watching the tree")  # a million directories take a while
         try:
             self._start_watching()
         except WatchLimitError as error:
