@@ -170,9 +170,9 @@ class Daemon:
                  watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
 
     def _walking(self) -> None:
-        """A walk of the tree calls this as it goes: it runs before the loop at start-up and
-        within it on a rescan, and must keep the watchdog fed and systemd's start timeout
-        extended while it makes progress."""
+        """Every walk of the tree calls this as it goes: the watches at start-up run before
+        the loop, a rescan or the delete guard's count within one turn of it, and either may
+        take longer than the watchdog or systemd's start timeout allow."""
         self.notifier.alive(time.monotonic())
 
     def _make_node(self, node: config_mod.Node) -> NodeRunner:
