@@ -128,7 +128,6 @@ class Daemon:
         self.stop_deadline: float | None = None
         self.ready_sent = False
         self.reload_problem = ""
-        self.next_ping = 0.0
         self.rescan_at: float | None = None
         self.last_rescan = -RESCAN_MIN_SECONDS
         self.overflows = 0
@@ -154,7 +153,8 @@ class Daemon:
 
     def _start_watching(self) -> None:
         started = time.monotonic()
-        watcher = Watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes))
+        watcher = Watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes),
+                          progress=self._walking)
         try:
             count = watcher.watch_tree()
         except BaseException:
@@ -168,6 +168,12 @@ class Daemon:
         self.identity = identity_of(self.cfg.wpath)
         log.info("watching %d directories (%d entries) under %s in %d ms", count,
                  watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
+
+    def _walking(self) -> None:
+        """Every walk of the tree calls this as it goes: the watches at start-up run before
+        the loop, a rescan or the delete guard's count within one turn of it, and either may
+        take longer than the watchdog or systemd's start timeout allow."""
+        self.notifier.alive(time.monotonic())
 
     def _make_node(self, node: config_mod.Node) -> NodeRunner:
         self._node_ids += 1
@@ -184,12 +190,14 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> int:
+        self.notifier.alive(time.monotonic())  # systemd's start timeout runs: ask for time
         self._install_signals()
         if identity_of(self.cfg.wpath) is None:
             log.error("%s: wpath: %s is missing or not a directory - create it, mount it "
                       "(add RequiresMountsFor= to the unit) or fix the config",
                       self.cfg.path, self.cfg.wpath)
             return EXIT_FAILURE
+        self.notifier.status("watching the tree")  # a million directories take a while
         try:
             self._start_watching()
         except WatchLimitError as error:
@@ -265,8 +273,8 @@ class Daemon:
             deadlines.append(self.rescan_at)
         if self.stop_deadline is not None:
             deadlines.append(self.stop_deadline)
-        if self.notifier.watchdog_interval:
-            deadlines.append(self.next_ping)
+        if (d := self.notifier.alive_deadline()) is not None:
+            deadlines.append(d)
         if (d := self.notifier.deadline()) is not None:
             deadlines.append(d)
         deadlines += [d for r in self.nodes if (d := r.link.probe_deadline()) is not None]
@@ -301,9 +309,7 @@ class Daemon:
         now = time.monotonic()
         if self.watcher is not None:
             self._apply(self.watcher.expire(now))
-        if self.notifier.watchdog_interval and now >= self.next_ping:
-            self.notifier.watchdog()
-            self.next_ping = now + self.notifier.watchdog_interval
+        self.notifier.alive(now)  # watchdog ping; more start time while systemd waits
         if not self.paused_reason and now >= self.next_source_poll:
             # A mount on top of wpath sends no event: look at it every second anyway.
             self.next_source_poll = now + SOURCE_POLL_SECONDS
@@ -462,7 +468,12 @@ class Daemon:
     # -- reload ---------------------------------------------------------------------
 
     def _reload(self) -> None:
-        self.notifier.reloading()
+        # During start-up systemd is waiting for the start's READY=1 already, which still
+        # comes after every node's first full sync; a reload later is done once the new
+        # config is in force, and its full syncs run on after READY=1.
+        started = self.ready_sent
+        if started:
+            self.notifier.reloading()
         try:
             # A missing wpath is the source's state, not a config error: judged below.
             new = config_mod.load(self.cfg.path, exists=lambda path: True)
@@ -470,7 +481,8 @@ class Daemon:
             self.reload_problem = "; ".join(error.problems)
             log.error("reload failed, still running on the previous config: %s",
                       self.reload_problem)
-            self.notifier.ready()
+            if started:
+                self.notifier.ready()
             return
         new = replace(new, dry_run=self.cfg.dry_run)
         old = self.cfg
@@ -520,7 +532,8 @@ class Daemon:
             self.publisher.remove()
             self.publisher = StatePublisher(self.runtime, new.metrics_file)
         log.info("reloaded %s", new.path)
-        self.ready_sent = False
+        if started:
+            self.notifier.ready()
 
     # -- reporting ------------------------------------------------------------------
 
@@ -531,7 +544,11 @@ class Daemon:
         instance = self.instance_facts()
         status = status_line(instance, facts, wall)
         self.publisher.publish(instance, facts, now, wall)
-        if not self.ready_sent and all(r.initial_tried for r in self.nodes):
+        # READY=1 once every node has tried its first full sync (a node that is down does
+        # not hold it up), or syncing is paused because the source looks wrong: the unit is
+        # then active, and its Status says why nothing is synced.
+        if not self.ready_sent and (all(r.initial_tried for r in self.nodes)
+                                    or self.paused_reason):
             self.ready_sent = True
             self.notifier.ready(status)
             return

@@ -1,4 +1,5 @@
-"""Talking to systemd: sd_notify (readiness, status, watchdog) and logging to the journal."""
+"""Talking to systemd: sd_notify (readiness, status, watchdog, more time to start) and
+logging to the journal."""
 
 from __future__ import annotations
 
@@ -26,6 +27,24 @@ IDENTIFIER = "inosync"
 
 STATUS_MIN_INTERVAL = 0.5  # systemd only needs the latest STATUS: at most two a second
 RETRY_SECONDS = 0.1  # how soon to retry a notification the receiver had no room for
+# While systemd waits for READY=1 its start timeout runs (TimeoutStartSec=, 90 s by default),
+# and a big tree's walk and first full sync take longer. Without a watchdog the daemon asks
+# for more time every EXTEND_EVERY seconds, each time for three times as long.
+EXTEND_EVERY = 10.0
+EXTEND = "EXTEND_TIMEOUT_USEC="
+
+
+def keepalive_cadence(watchdog_interval: float | None) -> tuple[float, float]:
+    """How often a live loop tells systemd so while it starts, and how many seconds of start
+    timeout each extension asks for (from when systemd reads it).
+
+    With a watchdog, extensions ride with the pings (every half watchdog interval) and ask
+    for one whole watchdog interval: a start that stops making progress is ended as soon as
+    a hung loop would be. Either way one extension may come late without harm.
+    """
+    if watchdog_interval:
+        return watchdog_interval, 2 * watchdog_interval
+    return EXTEND_EVERY, 3 * EXTEND_EVERY
 
 
 class Notifier:
@@ -35,7 +54,10 @@ class Notifier:
     busy) would make a blocking send wait, stalling every node. Here each message is sent
     without waiting. What cannot go now waits in order and goes at the next `flush()`:
     READY, RELOADING, STOPPING and WATCHDOG are never dropped, while a STATUS that cannot go
-    is replaced by the newest one. STATUS goes out at most every STATUS_MIN_INTERVAL.
+    is replaced by the newest one. STATUS goes out at most every STATUS_MIN_INTERVAL, and an
+    EXTEND_TIMEOUT_USEC waiting is replaced by a newer one.
+    `alive()` paces the watchdog pings and, while systemd waits for READY=1 (start-up, and
+    a reload from RELOADING=1 on), the extensions of its timeout.
     A no-op when not started by systemd (no NOTIFY_SOCKET).
     """
 
@@ -51,6 +73,10 @@ class Notifier:
         self._blocked_until = 0.0
         self.sent = 0
         self.watchdog_interval = self._watchdog_interval()
+        # systemd waits for READY=1 with a timeout running: from the start until READY, and
+        # from RELOADING=1 until the next READY (not while stopping: STOPPING ends it).
+        self.waiting = self.enabled
+        self._alive_at = 0.0  # when alive() next pings or extends
 
     @staticmethod
     def _watchdog_interval() -> float | None:
@@ -76,17 +102,46 @@ class Notifier:
         if status is not None and status != self._last_status:
             self._last_status = status
             self._status = status
+        self.waiting = False
         self._must("READY=1")
 
     def reloading(self) -> None:
+        self.waiting = True
+        self._alive_at = 0.0  # ask for time at the next alive(), not an interval later
         self._must("RELOADING=1")
 
     def stopping(self) -> None:
+        self.waiting = False  # the stop is bounded by its own grace, within TimeoutStopSec=
         self._must("STOPPING=1")
 
     def watchdog(self) -> None:
         if "WATCHDOG=1" not in self._queue:  # one ping waiting is as good as two
             self._must("WATCHDOG=1")
+
+    def extend_timeout(self, seconds: float) -> None:
+        """EXTEND_TIMEOUT_USEC=: systemd's running start, reload or stop timeout ends no
+        sooner than `seconds` after it reads this. It also puts off the watchdog, so it is
+        only sent while systemd waits (`waiting`); see `alive()`."""
+        self._queue = [m for m in self._queue if not m.startswith(EXTEND)]  # newest wins
+        self._must(f"{EXTEND}{round(seconds * 1_000_000)}")
+
+    def alive(self, now: float) -> None:
+        """The loop (or a long walk) is making progress: ping the watchdog and, while
+        systemd waits for READY=1, ask for more time to start; each only when due."""
+        if not self.enabled or now < self._alive_at:
+            return
+        every, extend_by = keepalive_cadence(self.watchdog_interval)
+        self._alive_at = now + every
+        if self.watchdog_interval:
+            self.watchdog()
+        if self.waiting:
+            self.extend_timeout(extend_by)
+
+    def alive_deadline(self) -> float | None:
+        """When alive() is next due, for the loop's timeout (None: nothing to pace)."""
+        if not self.enabled or not (self.watchdog_interval or self.waiting):
+            return None
+        return self._alive_at
 
     def _must(self, message: str) -> None:
         if not self.enabled:

@@ -14,14 +14,14 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from inosync.changes import ROOT, OpenWrites, is_under, join_path
 from inosync.excludes import ExcludeMatcher
 from inosync.leaving import Leaving, MovePairing
 from inosync.unwatched import RETRY_SECONDS, Unwatched
-from inosync.watchlimit import count_dirs, count_entries, watch_limit_message
+from inosync.watchlimit import PROGRESS_EVERY, count_dirs, count_entries, watch_limit_message
 from inosync.wdmap import WdMap
 
 try:
@@ -88,9 +88,13 @@ class Watcher:
     it; they are rare next to events, which arrive by wd.
     """
 
-    def __init__(self, wpath: str, excludes: ExcludeMatcher) -> None:
+    def __init__(self, wpath: str, excludes: ExcludeMatcher,
+                 progress: Callable[[], None] | None = None) -> None:
         self.wpath = wpath.rstrip("/") or "/"
         self.excludes = excludes
+        # Called every PROGRESS_EVERY directories of a walk: a million take a while, and
+        # the daemon keeps telling systemd that it is alive meanwhile.
+        self.progress = progress
         self.inotify = inotify_simple.INotify(nonblocking=True)
         self.path_of = WdMap()
         self.pairing = MovePairing()  # moves out waiting for a pair, with their watches
@@ -130,11 +134,15 @@ class Watcher:
         path_of = self.path_of
         matcher = self.excludes if self.excludes else None
         cut = len(self.wpath) + 1 if self.wpath != "/" else 1
+        progress = self.progress
         stack = [self.abspath(top)]
-        added = entries = 0
+        added = entries = walked = 0
         pairing, unwatched = self.pairing, self.unwatched
         while stack:
             absolute = stack.pop()
+            walked += 1
+            if progress is not None and walked % PROGRESS_EVERY == 0:
+                progress()
             relpath = absolute[cut:]
             # wpath itself may be a symlink to the tree (a deploy's "current" link): follow
             # it there, and only there.
@@ -226,7 +234,7 @@ class Watcher:
         walk's count while no event came since, else a fresh count (a walk that adds no
         watches). A stale count would make the guard refuse deletions the source made."""
         if self.changed_since_count:
-            self.entries = count_entries(self.wpath, self.excludes)
+            self.entries = count_entries(self.wpath, self.excludes, self.progress)
             self.changed_since_count = False
         return self.entries
 

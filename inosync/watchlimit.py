@@ -8,8 +8,11 @@ need, and skips listing leaf directories where link counts allow it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from inosync.excludes import ExcludeMatcher
+
+PROGRESS_EVERY = 256  # directories a walk goes through between calls of its progress hook
 
 
 def watch_limit() -> int | None:
@@ -65,21 +68,27 @@ def _links_count_subdirs(path: str) -> bool:
         return False
 
 
-def count_entries(wpath: str, excludes: ExcludeMatcher) -> int:
-    """Every non-excluded entry below wpath (files, directories, links)."""
-    return _count(wpath, excludes, leaves_by_links=False)[1]
+def count_entries(wpath: str, excludes: ExcludeMatcher,
+                  progress: Callable[[], None] | None = None) -> int:
+    """Every non-excluded entry below wpath (files, directories, links). `progress` is
+    called every PROGRESS_EVERY directories: the daemon counts within its loop."""
+    return _count(wpath, excludes, leaves_by_links=False, progress=progress)[1]
 
 
-def _count(wpath: str, excludes: ExcludeMatcher, leaves_by_links: bool) -> tuple[int, int]:
+def _count(wpath: str, excludes: ExcludeMatcher, leaves_by_links: bool,
+           progress: Callable[[], None] | None = None) -> tuple[int, int]:
     """(directories, entries) below wpath and wpath itself; entries are only all counted
     when leaves are listed too."""
     matcher = excludes if excludes else None
     cut = len(wpath.rstrip("/")) + 1 if wpath.rstrip("/") else 1
     stack = [wpath]
-    dirs = entries = 0
+    dirs = entries = listed = 0
     while stack:
         folder = stack.pop()
         dirs += 1
+        listed += 1
+        if progress is not None and listed % PROGRESS_EVERY == 0:
+            progress()
         try:
             with os.scandir(folder) as listing:
                 for entry in listing:

@@ -20,6 +20,7 @@ Which check shows that the service works under each hardening option of the unit
                               user are mirrored exactly (test_enable_now...)
   RuntimeDirectory            the ssh control socket in /run/inosync/remote
   KillMode=mixed              a running rsync finishes during stop (test_stop_lets...)
+  TimeoutStartSec= (default)  a first sync longer than it still starts (test_a_first_sync...)
 The non-root drop-in documented in packaging/README-systemd.md (User=, Group=,
 ProtectSystem=strict, ReadWritePaths=, ProtectHome=read-only) is run verbatim by
 test_non_root_instance...
@@ -515,6 +516,46 @@ def test_stop_lets_a_running_rsync_finish(box: Box) -> None:
                    check=False).returncode == 0, "the running rsync was cut off by the stop"
     syncs = [e for e in journal(box, unit) if e.get("INOSYNC_PATHS") not in (None, "all")]
     assert [e["INOSYNC_RSYNC_EXIT"] for e in syncs] == ["0"], syncs
+
+
+def test_a_first_sync_longer_than_the_start_timeout_reaches_active_without_a_restart(
+        box: Box) -> None:
+    """The packaged unit as it is, but for a start timeout far shorter than the first full
+    sync (as 90 s is for a big tree): the start is extended, never killed or restarted."""
+    unit = "inosync@big.service"
+    dropin = "/etc/systemd/system/inosync@big.service.d/timeout.conf"
+    box.sh("""
+        mkdir -p /srv/big/parts /srv/big-mirror
+        head -c 1500000 /dev/urandom > /srv/big/blob.bin
+        for i in $(seq 50); do head -c 10000 /dev/urandom > /srv/big/parts/p$i; done
+    """)
+    # 200 KB/s: 2 MB take about 10 s, twice TimeoutStartSec=.
+    box.write("/etc/inosync/big.toml", 'wpath = "/srv/big"\nrpath = "/srv/big-mirror"\n'
+              'rnodes = [""]\nrspeed = 200\n')
+    box.write(dropin, "[Service]\nTimeoutStartSec=5s\n")
+    box.run(["systemctl", "daemon-reload"])
+    try:
+        started = time.monotonic()
+        # Type=notify: returns once READY=1 came, after the first full sync.
+        box.run(["systemctl", "start", "inosync@big"], timeout=120)
+        took = time.monotonic() - started
+        print(f"start with TimeoutStartSec=5s returned after {took:.1f}s")
+        state = show(box, unit, "ActiveState", "SubState", "Result", "NRestarts",
+                     "TimeoutStartUSec", "WatchdogUSec")
+        assert state == {"ActiveState": "active", "SubState": "running", "Result": "success",
+                         "NRestarts": "0", "TimeoutStartUSec": "5s",
+                         "WatchdogUSec": "30s"}, state
+        assert took > 7, f"the first sync took {took:.1f}s, not longer than the timeout"
+        wait_mirrored(box, "/srv/big", "/srv/big-mirror", timeout=2)  # in sync at READY=1
+        wait_status(box, unit, r"^in sync", timeout=5)
+        messages = [e["MESSAGE"] for e in journal(box, unit)]
+        assert not any("timed out" in m or "Watchdog" in m for m in messages), messages
+        box.run(["systemctl", "stop", "inosync@big"])
+        assert show(box, unit, "Result")["Result"] == "success"
+    finally:
+        box.run(["systemctl", "stop", "inosync@big"], check=False)
+        box.run(["rm", "-rf", dropin, "/etc/inosync/big.toml"])
+        box.run(["systemctl", "daemon-reload"])
 
 
 def test_package_upgrade_restarts_instances_and_removal_stops_them(box: Box) -> None:
