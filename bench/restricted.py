@@ -3,8 +3,9 @@
     python3 bench/restricted.py [--repeat 3] [--dir-mb 200 --dir-files 2000] [--file-mb 100]
 
 Behind rrsync no shell runs on the node, so inosync rebuilds a renamed directory with
-`--link-dest` from its old copy and sends a moved file against the old one (`--fuzzy`,
-`--copy-dest`) before the batch deletes the old place. This measures what that costs over
+`--copy-dest` from its old copy (copied on the node, never linked) and sends a moved
+file against the old one (`--fuzzy`, `--copy-dest`) before the batch deletes the old
+place. This measures what that costs over
 loopback ssh: a directory of `--dir-files` files / `--dir-mb` MB renamed, and one
 `--file-mb` MB file moved to another directory. Seconds run from the end of the `mv` until
 the node has every file at its new place (sizes) and none at the old one; bytes are what
