@@ -3,7 +3,8 @@ with the monitoring-plugin exit convention so it works as a Nagios/Icinga check 
 
 0 every node in sync or behind less than --warn seconds; 1 a node behind more than that
 (or failing for less than --crit); 2 a node failing for more than --crit seconds, deletions
-refused, or the source paused; 3 not running or no state.
+refused, a mount point below wpath that lost its filesystem, or the source paused; 3 not
+running or no state.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def judge_node(node: dict[str, Any], limits: Limits, now: float) -> tuple[int, s
         return CRITICAL, "deletions refused"
     if state == "paused":
         return CRITICAL, "source paused"
+    if state == "mount lost":
+        return CRITICAL, "nothing mounted on " + ", ".join(node.get("lost_mounts") or ["?"])
     if state == "failing":
         failing_for = now - (node.get("failing_since") or now)
         level = CRITICAL if failing_for > limits.crit else WARNING

@@ -330,7 +330,10 @@ class Watcher:
         if parent is None:
             return []  # a watch we already dropped
         if mask & F.UNMOUNT:
-            return [SourceGone(f"the filesystem under {self.abspath(parent)} was unmounted")]
+            if parent == ROOT:
+                return [SourceGone(f"the filesystem under {self.abspath(parent)} was "
+                                   "unmounted")]
+            return []  # a filesystem below wpath: the daemon's look at the mount table
         if not name:  # about the watched directory itself
             if parent == ROOT and mask & (F.DELETE_SELF | F.MOVE_SELF):
                 return [SourceGone(f"{self.wpath} was deleted or moved away")]
@@ -371,6 +374,12 @@ class Watcher:
                 log.error("%s; changes below %s are NOT mirrored until then (restart or "
                           "reload after raising it)", error, self.abspath(path))
             self.limit_error = "inotify watch limit reached: some directories unwatched"
+
+    def watch_subtree(self, relpath: str) -> None:
+        """Watch `relpath` and below afresh: a filesystem was mounted or unmounted there,
+        so the directory that path names now is not the one that was watched."""
+        self.changed_since_count = True
+        self._watch_new(relpath)
 
     def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
         origin = self._moved_from.pop(cookie, None)
