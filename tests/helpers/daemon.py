@@ -81,13 +81,17 @@ def run_inosync(*args: str, timeout: float = 60.0) -> subprocess.CompletedProces
 
 
 class Daemon:
-    """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on."""
+    """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on.
+
+    `prefix` goes before its argv (e.g. nsenter into a mount namespace: it execs, so the
+    pid stays the daemon's)."""
 
     def __init__(self, workdir: Path, config: Path, args: Sequence[str] = ("-v",),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.config = config
         self.args = list(args)
+        self.prefix = list(prefix)
         self.log_path = workdir / "inosync.log"
         self.messages: list[tuple[float, str]] = []  # (monotonic time, one notify assignment)
         self._cond = threading.Condition()
@@ -109,7 +113,7 @@ class Daemon:
     def start(self) -> Daemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                inosync_argv("-c", str(self.config), *self.args),
+                self.prefix + inosync_argv("-c", str(self.config), *self.args),
                 env=inosync_env({"NOTIFY_SOCKET": self.notify_path, **self.extra_env}),
                 cwd=CODE, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
