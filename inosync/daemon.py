@@ -141,6 +141,7 @@ class Daemon:
         self._node_ids = 0
         self.mounts = mounts.MountState()  # filesystems below wpath, and lost ones
         self.mount_table = b""  # the mount table as last read
+        self.mount_ids: dict[str, int] = {}  # mount point -> its topmost mount's id
 
     # -- setup ----------------------------------------------------------------------
 
@@ -293,6 +294,7 @@ class Daemon:
                 self._apply(self.watcher.read() if self.watcher else [])
             elif isinstance(key.data, NodeRunner):
                 self.selector.unregister(key.fileobj)
+                self._poll_mounts()  # the runner may go on to its next command at once
                 if key.data.phase in ("verify", "count") and self.watcher is not None:
                     for path in self.watcher.unsettled():  # changing now: not drift
                         key.data.changed(path)
@@ -479,11 +481,15 @@ class Daemon:
         matcher = ExcludeMatcher(self.cfg.rexcludes)
         found = mounts.observe(self.cfg.wpath, table,
                                excluded=lambda path: matcher.excluded(path, True))
-        if keep:  # changes since the last look are the next poll's
-            found = mounts.MountState(self.mounts.mounted, self.mounts.lost | (
-                found.lost - self.mounts.mounted))
+        if keep:  # changes since the last look are the next poll's (with the new excludes)
+            found = mounts.MountState(
+                frozenset(p for p in self.mounts.mounted if not matcher.excluded(p, True)),
+                frozenset(p for p in self.mounts.lost if not matcher.excluded(p, True))
+                | (found.lost - self.mounts.mounted))
+            self.mount_table = b""
         else:
             self.mount_table = table
+            self.mount_ids = mounts.mounted_below(table, self.cfg.wpath)
         for path in sorted(found.lost - self.mounts.lost):
             log.error("%s: nothing is mounted on this mount point, which /etc/fstab lists: "
                       "nothing below it is deleted on any node until a filesystem is "
@@ -499,16 +505,20 @@ class Daemon:
     def _poll_mounts(self) -> None:
         """Read the mount table (a mount sends no event) and act on what changed below
         wpath. Lost mount points are looked at each time: removed, or mounted again."""
+        if self.paused_reason:
+            return  # wpath itself looks wrong: the look once it is back decides
         table = mounts.read_table()
         if table == self.mount_table and not self.mounts.lost:
             return
         self.mount_table = table
         matcher = ExcludeMatcher(self.cfg.rexcludes)
-        mounted = frozenset(p for p in mounts.mounted_below(table, self.cfg.wpath)
-                            if not matcher.excluded(p, True))
+        ids = mounts.mounted_below(table, self.cfg.wpath)
+        other = mounts.replaced(self.mount_ids, ids)
+        self.mount_ids = ids
+        mounted = frozenset(p for p in ids if not matcher.excluded(p, True))
         state, changes = mounts.advance(self.mounts, mounted,
                                         mounts.is_dir_at(self.cfg.wpath),
-                                        mounts.has_entries_at(self.cfg.wpath))
+                                        mounts.has_entries_at(self.cfg.wpath), other)
         if changes:
             self._set_mounts(state)
             self._mounts_changed(changes)

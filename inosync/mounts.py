@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from inosync.changes import ROOT, is_under, rebase
@@ -56,6 +56,25 @@ def parse_mountinfo(text: bytes) -> list[Mount]:
         except (ValueError, IndexError):
             continue  # a blank or foreign line: not a mount
     return mounts
+
+
+def tops(mounts: Iterable[Mount]) -> dict[str, int]:
+    """Each mount point's topmost mount: the one no other mount there is stacked on."""
+    at: dict[str, list[Mount]] = {}
+    for mount in mounts:
+        at.setdefault(mount.point, []).append(mount)
+    top = {}
+    for point, stack in at.items():
+        below_others = {m.parent_id for m in stack}
+        top[point] = next((m.mount_id for m in reversed(stack)
+                           if m.mount_id not in below_others), stack[-1].mount_id)
+    return top
+
+
+def replaced(before: Mapping[str, int], after: Mapping[str, int]) -> frozenset[str]:
+    """Mount points that stayed mounted, but by another mount (unmounted and mounted again
+    between two looks, or one stacked on top): what is there now is not what was watched."""
+    return frozenset(p for p, mount_id in after.items() if before.get(p, mount_id) != mount_id)
 
 
 @dataclass(frozen=True)
@@ -123,14 +142,16 @@ def _covered(path: str, lost: Iterable[str]) -> bool:
 
 
 def advance(state: MountState, mounted: frozenset[str], dirs: Callable[[str], bool],
-            has_entries: Callable[[str], bool]) -> tuple[MountState, MountChanges]:
+            has_entries: Callable[[str], bool], other: frozenset[str] = frozenset()
+            ) -> tuple[MountState, MountChanges]:
     """The next state from the mount points mounted now. `dirs(path)`: is it a directory
-    now; `has_entries(path)`: does the filesystem mounted there hold anything.
+    now; `has_entries(path)`: does the filesystem mounted there hold anything; `other`:
+    mount points mounted before and now, but by another mount (see `replaced`).
 
     A mount point that disappears below another lost one (a lazy unmount takes the mounts
     below it along) stays lost, so it is still protected when its parent comes back.
     """
-    appeared = mounted - state.mounted
+    appeared = (mounted - state.mounted) | (other & mounted & state.mounted)
     unmounted = state.mounted - mounted
     candidates = state.lost | unmounted
     lost = set(state.lost)
@@ -173,9 +194,12 @@ def read_table(path: str = MOUNTINFO) -> bytes:
         return b""
 
 
-def mounted_below(table: bytes, wpath: str) -> frozenset[str]:
-    """Mount points below wpath (followed if it is a symlink) in a mountinfo text."""
-    return below(os.path.realpath(wpath), (m.point for m in parse_mountinfo(table)))
+def mounted_below(table: bytes, wpath: str) -> dict[str, int]:
+    """Mount points below wpath (followed if it is a symlink) in a mountinfo text, each
+    with the id of its topmost mount."""
+    top = os.path.realpath(wpath)
+    found = {os.path.normpath(p): i for p, i in tops(parse_mountinfo(table)).items()}
+    return {relpath: found[os.path.join(top, relpath)] for relpath in below(top, found)}
 
 
 def is_dir_at(wpath: str) -> Callable[[str], bool]:
@@ -204,7 +228,7 @@ def observe(wpath: str, table: bytes | None = None, fstab: str | None = FSTAB,
     listed: frozenset[str] = frozenset()
     if fstab is not None:
         raw = read_table(fstab)
-        listed = frozenset(p for p in below(os.path.realpath(wpath),
-                                            mounted_at_boot(parse_fstab(raw)))
+        points = (os.path.realpath(p) for p in mounted_at_boot(parse_fstab(raw)))
+        listed = frozenset(p for p in below(os.path.realpath(wpath), points)
                            if not excluded(p))
     return MountState(mounted, listed_but_missing(mounted, listed, is_dir_at(wpath)))

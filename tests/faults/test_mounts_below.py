@@ -171,3 +171,11 @@ def test_a_filesystem_mounted_after_start_is_watched_and_synced(
     assert (m.dst / "data" / "new" / "dir" / "file").read_text() == (
         "written on the mount: new/dir/file")
     d.wait_in_sync(10)
+    # Another filesystem in its place at once: the same mount point, another mount.
+    ns.mount_tmpfs(staging)
+    fill(ns.view(staging), ["other/x"], "the second filesystem")
+    ns.run("sh", "-c", 'umount "$1" && mount --move "$2" "$1"', "-", m.src / "data", staging)
+    wait_converged(view, m.dst, 10, what="the filesystem that took its place")
+    fill(view / "data", ["other/y", "z/z"], "written on the second filesystem")
+    wait_converged(view, m.dst, 10, what="files written on the second filesystem")
+    d.wait_in_sync(10)

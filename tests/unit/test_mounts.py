@@ -16,6 +16,8 @@ from inosync.mounts import (
     moved,
     parse_fstab,
     parse_mountinfo,
+    replaced,
+    tops,
     unescape,
 )
 
@@ -52,6 +54,27 @@ def test_mountinfo_lines_are_parsed_and_garbage_is_skipped() -> None:
         "/srv/www/\u00e9t\u00e9", "/srv/www/bad\udcffname"]
     assert mounts[1] == Mount(36, 22, "/mnt1", "/srv/www/data", "ext3", "/dev/root")
     assert mounts[3].fstype == "nfs4" and mounts[3].source == "h:/e"  # two optional fields
+
+
+@pytest.mark.parametrize("stack, top", [
+    ([Mount(30, 22, "/", "/p", "tmpfs", "a")], 30),
+    ([Mount(30, 22, "/", "/p", "tmpfs", "a"), Mount(31, 30, "/", "/p", "nfs", "b")], 31),
+    ([Mount(31, 30, "/", "/p", "nfs", "b"), Mount(30, 22, "/", "/p", "autofs", "a")], 31),
+])
+def test_the_topmost_of_mounts_stacked_on_one_point_is_what_a_path_there_shows(
+        stack: list[Mount], top: int) -> None:
+    assert tops(stack) == {"/p": top}
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ({"a": 1, "b": 2}, {"a": 1, "b": 2}, set()),
+    ({"a": 1}, {"a": 5}, {"a"}),  # unmounted and mounted again between two looks
+    ({"a": 1}, {"a": 1, "b": 2}, set()),  # new: appears anyway
+    ({"a": 1, "b": 2}, {"b": 2}, set()),
+])
+def test_a_mount_point_mounted_by_another_mount_is_noticed(
+        before: dict[str, int], after: dict[str, int], expected: set[str]) -> None:
+    assert replaced(before, after) == expected
 
 
 @pytest.mark.parametrize("top, points, expected", [
@@ -138,6 +161,12 @@ def test_lost_mount_points_are_protected_until_back_or_removed(
         new_state: MountState, changes: MountChanges) -> None:
     got = advance(state, mounted, lambda path: path in dirs, lambda path: path in full)
     assert got == (new_state, changes), why
+
+
+def test_a_mount_point_mounted_anew_between_two_looks_is_watched_and_synced_again() -> None:
+    got = advance(S(F({"a", "b"})), F({"a", "b"}), lambda path: True, lambda path: True,
+                  other=F({"a"}))
+    assert got == (S(F({"a", "b"})), C(appeared=F({"a"})))
 
 
 @pytest.mark.parametrize("mounted, listed, dirs, lost", [
