@@ -532,17 +532,17 @@ class Daemon:
             log.error("%s: its filesystem was unmounted: nothing below it is deleted on any "
                       "node until a filesystem is mounted there again; if the loss is real, "
                       "remove the empty directory", os.path.join(where, path))
-        for path in sorted(changes.appeared):
+        for path in sorted(changes.appeared | changes.back):
             if path in self.mounts.lost:
                 log.warning("%s: the filesystem mounted on this lost mount point is empty: "
                             "still protected until it holds something",
                             os.path.join(where, path))
+            elif path in changes.back:
+                log.warning("%s: a filesystem with content is mounted again: syncing it",
+                            os.path.join(where, path))
             else:
                 log.info("%s: a filesystem is mounted: watching and syncing it",
                          os.path.join(where, path))
-        for path in sorted(changes.back - changes.appeared):
-            log.info("%s: the filesystem mounted here holds something now: syncing it",
-                     os.path.join(where, path))
         for path in sorted(changes.released):
             log.warning("%s: the lost mount point was removed: taken as a real loss, its "
                         "copies on the nodes are deleted", os.path.join(where, path))

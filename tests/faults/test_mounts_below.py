@@ -125,8 +125,7 @@ def test_an_unmounted_filesystem_is_kept_on_the_nodes_across_reload_and_restart(
         stamp = os.stat(ns.view(m.src / "keep")).st_mtime_ns
         os.utime(ns.view(staging) / path, ns=(stamp, stamp))
     ns.run("mount", "--move", staging, m.src / "data")
-    d.wait_log(lambda text: "a filesystem is mounted again" in text or "holds something now"
-               in text or "is mounted: watching" in text, 10, "the return noticed")
+    d.wait_log(lambda text: "with content is mounted again" in text, 10, "the return noticed")
     d.wait_in_sync(30)
     for node in m.nodes:
         wait_converged(view, node.dst, node.timeout, what=f"{node.kind}: mounted again")
@@ -144,6 +143,11 @@ def test_removing_the_empty_mount_point_lets_the_deletion_through(
     ns.run("umount", "--lazy", m.src / "data")
     holds_for(lambda: kept(m.dst, expected), 3, "the copy while the mount point is there")
     d.wait_status(lambda s: "mount lost" in s, 10, "the loss in STATUS")
+    ns.mount_tmpfs(m.src / "data")  # an empty filesystem in its place is no return
+    d.wait_log(lambda text: "still protected until it holds something" in text, 10,
+               "the empty filesystem noticed")
+    holds_for(lambda: kept(m.dst, expected), 2, "the copy with an empty filesystem mounted")
+    ns.run("umount", m.src / "data")
     (m.src / "data").rmdir()  # the operator: this filesystem is gone for good
     wait_converged(view, m.dst, 10, what="the deletion once the mount point is removed")
     assert not (m.dst / "data").exists()
