@@ -5,6 +5,7 @@ mounted after start-up is watched and synced."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from helpers import (
     Mirror,
     Node,
     holds_for,
+    inosync_argv,
+    inosync_env,
     run_inosync,
     snapshot,
     wait_converged,
@@ -115,6 +118,13 @@ def test_an_unmounted_filesystem_is_kept_on_the_nodes_across_reload_and_restart(
     holds_for(still_there, 2, "the copies after a restart")
     d.wait_log(lambda text: "which /etc/fstab lists" in text, 10, "the fstab entry noticed")
     d.wait_status(lambda s: "mount lost" in s, 10, "the loss in STATUS after the restart")
+    verify = subprocess.run(  # the one-shot comparison and repair leave it alone too
+        ns.prefix + inosync_argv("verify", "-c", str(m.config), "--repair"),
+        env=inosync_env(), text=True, capture_output=True, timeout=60,
+        stdin=subprocess.DEVNULL)
+    assert still_there(), verify.stdout
+    assert "nothing is mounted on it" in verify.stdout, verify.stdout + verify.stderr
+    assert verify.returncode in (0, 1), verify.stdout + verify.stderr
 
     # The filesystem comes back (here: filled elsewhere, then moved into place).
     staging = tmp_path / "staging"
