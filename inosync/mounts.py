@@ -8,7 +8,8 @@ protected - left out of every command a node runs, so its copy stays on the node
 its directory exists with nothing mounted on it; a filesystem with something in it mounted
 there again, or the operator removing the directory, ends the protection.
 
-The parsers and `advance` are pure; `read_*` and `observe` at the end do the I/O.
+The parsers, `advance` and the rest above the I/O heading are pure; below it, the mount
+table, fstab and the tree are read.
 """
 
 from __future__ import annotations
