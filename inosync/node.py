@@ -57,6 +57,9 @@ class NodeRunner:
         # source paths rsync could not read (topmost only: an excluded directory leaves out
         # what is below it too), a trie so an event forgets those below it in O(depth)
         self.unreadable = PathSet()
+        # Mount points below wpath that lost their filesystem (the daemon's MountState):
+        # left out of every command like unreadable paths, so --delete spares their copies.
+        self.lost_mounts: frozenset[str] = frozenset()
         self.full_entries = 0  # source entries the last full sync's delete bound used
         self.delete_limit: int | None = None  # what the counting pass allowed the full sync
         self.would_delete = 0  # deletions the last counting pass found
@@ -149,7 +152,7 @@ class NodeRunner:
                 self._start_full(dry_run)
             else:
                 self._run("count", rsync.whole_tree_dry_run(
-                    self.cfg, self.node, self.control_path, self.unreadable), dry_run)
+                    self.cfg, self.node, self.control_path, self._left_out()), dry_run)
             return
         moves, dirty = self.pending.take()
         # A failed rename is turned into "delete src, send dst". When excludes could mean
@@ -234,7 +237,7 @@ class NodeRunner:
 
     def _start_full(self, dry_run: bool) -> None:
         self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
-                                          self.delete_limit, self.unreadable), dry_run)
+                                          self.delete_limit, self._left_out()), dry_run)
 
     def _counted(self, stdout: bytes, dry_run: bool) -> None:
         """The delete bound is all-or-nothing: a full sync that would delete more than the
@@ -262,7 +265,7 @@ class NodeRunner:
         self.verify_changes = set(self.pending.dirty) | {
             path for move in self.pending.moves for path in (move.src, move.dst)}
         self._run("verify", rsync.whole_tree_dry_run(self.cfg, self.node, self.control_path,
-                                                     self.unreadable), dry_run)
+                                                     self._left_out()), dry_run)
 
     def _verified(self, stdout: bytes) -> None:
         now = time.monotonic()
@@ -308,7 +311,11 @@ class NodeRunner:
             return
         self._run("sync", rsync.batch_sync(self.cfg, self.node, self.control_path,
                                            listable(self.cfg.wpath, self.batch_paths, kinds),
-                                           self.unreadable), dry_run)
+                                           self._left_out()), dry_run)
+
+    def _left_out(self) -> set[str]:
+        """Source paths no command may touch on the node: unreadable ones, lost mounts."""
+        return set(self.unreadable) | self.lost_mounts
 
     def _run(self, phase: str, command: Command, dry_run: bool) -> None:
         self.phase = phase
@@ -553,8 +560,10 @@ class NodeRunner:
         facts.failing_since = self.down_since if self.state == "retrying" else None
         facts.next_retry = wall + self.retry_at - now if self.state == "retrying" else None
         facts.would_delete, facts.delete_bound = self.refused or (None, None)
+        facts.lost_mounts = tuple(sorted(self.lost_mounts))
         facts.state = derive_state(
             paused=paused, failing=self.state == "retrying", refused=self.refused is not None,
+            lost_mounts=bool(self.lost_mounts),
             started=self.state != "starting",
             sending=self.job is not None and self.phase != "verify", pending=bool(self.pending),
             incomplete=incomplete)

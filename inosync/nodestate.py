@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Worst first: the order nodes are listed in, and the order of precedence of states.
-STATES = ("paused", "failing", "deletions refused", "incomplete", "behind", "syncing",
+STATES = ("paused", "failing", "deletions refused", "mount lost", "incomplete", "behind",
+          "syncing",
           "starting", "in sync")
 
 
@@ -46,6 +47,7 @@ class NodeFacts:
     bytes_sent: int = 0
     would_delete: int | None = None  # while deletions are refused: how many, and the bound
     delete_bound: int | None = None
+    lost_mounts: tuple[str, ...] = ()  # mount points below wpath kept as they are on the node
     verification: Verification | None = None
     last_drift: Verification | None = None  # the last verification that found drift
     drift_total: int = 0  # drifted paths found since start
@@ -65,7 +67,7 @@ class NodeFacts:
 
 
 def derive_state(*, paused: bool, failing: bool, refused: bool, started: bool, sending: bool,
-                 pending: bool, incomplete: bool = False) -> str:
+                 pending: bool, lost_mounts: bool = False, incomplete: bool = False) -> str:
     """A node's state from what its runner knows; the first that holds, worst first.
     `incomplete`: part of the source cannot be watched, so its changes are not sent."""
     if paused:
@@ -74,6 +76,8 @@ def derive_state(*, paused: bool, failing: bool, refused: bool, started: bool, s
         return "failing"
     if refused:
         return "deletions refused"  # never "in sync" while extraneous files stay
+    if lost_mounts:
+        return "mount lost"  # nor while part of the tree is left as it was
     if incomplete:
         return "incomplete"
     if not started:

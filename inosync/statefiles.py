@@ -52,7 +52,8 @@ class StatePublisher:
         states = tuple(n.state for n in nodes) + (instance.paused_reason,)
         signature = states + tuple(
             (n.pending_paths, n.syncs, n.failures, n.verifying, n.behind_since,
-             n.verification.at if n.verification else None) for n in nodes) + (
+             n.verification.at if n.verification else None, n.lost_mounts)
+            for n in nodes) + (
             instance.watches, instance.overflows, instance.notes)
         due = now - self._state_at >= STATE_MIN_INTERVAL and signature != self._signature
         if self.state_path and (states != self._states or due):

@@ -3,8 +3,8 @@ with the monitoring-plugin exit convention so it works as a Nagios/Icinga check 
 
 0 every node in sync or behind less than --warn seconds; 1 a node behind more than that
 (or failing for less than --crit); 2 a node failing for more than --crit seconds, deletions
-refused, part of the source not watched (incomplete), or the source paused; 3 not running or
-no state.
+refused, a mount point below wpath that lost its filesystem, part of the source not watched
+(incomplete), or the source paused; 3 not running or no state.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def judge_node(node: dict[str, Any], limits: Limits, now: float) -> tuple[int, s
         return CRITICAL, "deletions refused"
     if state == "paused":
         return CRITICAL, "source paused"
+    if state == "mount lost":
+        return CRITICAL, "nothing mounted on " + ", ".join(node.get("lost_mounts") or ["?"])
     if state == "incomplete":
         return CRITICAL, "part of the source is not watched"
     if state == "failing":

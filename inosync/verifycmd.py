@@ -5,18 +5,22 @@ that differ, by kind, and the first 50. With --repair it sends exactly those pat
 deletions only within the delete bound. Exit 0 when every node matches, 1 when there was
 drift (repaired or not), 2 on errors. With the daemon running, a change made while the
 comparison runs may show up as drift: the daemon's own periodic verification filters those.
+Mount points below wpath that /etc/fstab mounts at boot but have nothing mounted are left
+out, as the daemon leaves them out: their copies on the nodes are neither drift nor deleted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from inosync import restricted, rsync
+from inosync import mounts, restricted, rsync
 from inosync.check import run
 from inosync.config import Config, ConfigError, Node, load
 from inosync.drift import Drift, find_drift, summary
+from inosync.excludes import ExcludeMatcher
 from inosync.sourcetree import count_entries, listable
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -24,15 +28,23 @@ EXIT_CONFIG = 78
 SHOWN_PATHS = 50
 
 
-def compare(cfg: Config, node: Node) -> tuple[list[Drift] | None, str]:
+def lost_mounts(cfg: Config) -> frozenset[str]:
+    """Mount points below wpath that fstab mounts at boot and that have nothing mounted."""
+    matcher = ExcludeMatcher(cfg.rexcludes)
+    return mounts.observe(cfg.wpath, excluded=lambda path: matcher.excluded(path, True)).lost
+
+
+def compare(cfg: Config, node: Node, left_out: frozenset[str] = frozenset()
+            ) -> tuple[list[Drift] | None, str]:
     """The node's drift, or None and rsync's message."""
-    ran = run(rsync.whole_tree_dry_run(cfg, node, None).argv, timeout=24 * 3600)
+    ran = run(rsync.whole_tree_dry_run(cfg, node, None, left_out).argv, timeout=24 * 3600)
     if rsync.classify_exit(ran.code)[0] is not rsync.Outcome.OK:
         return None, f"rsync exit {ran.code} ({rsync.classify_exit(ran.code)[1]}): {ran.message()}"
     return find_drift(rsync.parse_itemized(ran.raw_stdout)), ""
 
 
-def repair(cfg: Config, node: Node, drift: Sequence[Drift]) -> tuple[int, str]:
+def repair(cfg: Config, node: Node, drift: Sequence[Drift],
+           left_out: frozenset[str] = frozenset()) -> tuple[int, str]:
     """Send exactly the drifted paths; deletions only within the delete bound."""
     bound = rsync.max_delete_for(cfg.max_delete_share, count_entries(cfg.wpath, cfg.rexcludes))
     deletions = sum(d.is_deletion for d in drift)
@@ -42,7 +54,7 @@ def repair(cfg: Config, node: Node, drift: Sequence[Drift]) -> tuple[int, str]:
             if refused else "")
     if not paths:
         return 0, note
-    command = rsync.batch_sync(cfg, node, None, listable(cfg.wpath, paths))
+    command = rsync.batch_sync(cfg, node, None, listable(cfg.wpath, paths), left_out)
     ran = run(command.argv, command.stdin, timeout=24 * 3600)
     if rsync.classify_exit(ran.code)[0] is not rsync.Outcome.OK:
         return ran.code, f"; repair failed with rsync exit {ran.code}: {ran.message()}"
@@ -73,9 +85,13 @@ def verify_command(argv: list[str]) -> int:
               f"{', '.join(n.name for n in cfg.nodes)}", file=sys.stderr)
         return EXIT_ERROR
     verdict = EXIT_MATCH
+    left_out = lost_mounts(cfg)
+    for path in sorted(left_out):
+        print(f"{os.path.join(cfg.wpath, path)}: nothing is mounted on it (/etc/fstab lists "
+              "it): left out of the comparison")
     for node in nodes:
         node = restricted.resolve(cfg, node)  # behind rrsync: paths relative to its dir
-        drift, problem = compare(cfg, node)
+        drift, problem = compare(cfg, node, left_out)
         if drift is None:
             print(f"{node.name}: cannot compare: {problem}", file=sys.stderr)
             verdict = EXIT_ERROR
@@ -86,7 +102,7 @@ def verify_command(argv: list[str]) -> int:
         verdict = max(verdict, EXIT_DRIFT)
         outcome = ""
         if options.repair:
-            code, outcome = repair(cfg, node, drift)
+            code, outcome = repair(cfg, node, drift, left_out)
             if code:
                 verdict = EXIT_ERROR
         print(f"{node.name}: drift: {summary(drift)}{outcome}")

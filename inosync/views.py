@@ -62,12 +62,20 @@ def describe_node(facts: NodeFacts, now: float) -> str:
     if facts.state == "deletions refused":
         return (f"{facts.name} deletions refused ({facts.would_delete} would go, "
                 f"max_delete_share allows {facts.delete_bound})")
+    if facts.state == "mount lost":
+        return (f"{facts.name} mount lost ({describe_lost(facts.lost_mounts)}: nothing "
+                "mounted, kept on the node)")
     if facts.state == "incomplete":
         return f"{facts.name} incomplete (part of the source is not watched)"
     if facts.state in ("behind", "syncing"):
         return (f"{facts.name} {facts.state} {facts.lag(now):.1f} s "
                 f"({facts.pending_paths} paths)")
     return f"{facts.name} {facts.state}"
+
+
+def describe_lost(paths: Sequence[str], shown: int = 2) -> str:
+    text = ", ".join(paths[:shown])
+    return text + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def latest_verification(nodes: Sequence[NodeFacts]) -> tuple[NodeFacts, Verification] | None:
@@ -142,6 +150,7 @@ def node_dict(facts: NodeFacts, now: float) -> dict[str, Any]:
         "deletions_refused": ({"would_delete": facts.would_delete,
                                "bound": facts.delete_bound}
                               if facts.state == "deletions refused" else None),
+        "lost_mounts": list(facts.lost_mounts),
         "verifying": facts.verifying, "restricted": facts.restricted,
         "last_verification": _verification_dict(facts.verification),
         "last_drift": _verification_dict(facts.last_drift), "drift_total": facts.drift_total,
@@ -178,6 +187,8 @@ NODE_METRICS: tuple[tuple[str, str, str], ...] = (
     ("inosync_node_drift_paths", "gauge", "Paths found different by the last verification"),
     ("inosync_node_drift_paths_total", "counter", "Drifted paths found since start"),
     ("inosync_node_last_verify_timestamp_seconds", "gauge", "When the last verification ended"),
+    ("inosync_node_lost_mounts", "gauge",
+     "Mount points below wpath with nothing mounted, left as they are on the node"),
 )
 
 
@@ -190,7 +201,7 @@ def _node_values(facts: NodeFacts, now: float) -> list[float]:
     return [facts.lag(now), facts.pending_paths, int(facts.up), int(facts.state == "in sync"),
             int(facts.state == "deletions refused"), facts.last_success or 0, facts.syncs,
             facts.failures, facts.bytes_sent, v.drift if v else 0, facts.drift_total,
-            v.at if v else 0]
+            v.at if v else 0, len(facts.lost_mounts)]
 
 
 def _number(value: float) -> str:

@@ -413,7 +413,10 @@ class Watcher:
             self.pairing.event_inside(wd, name)
             return []
         if mask & F.UNMOUNT:
-            return [SourceGone(f"the filesystem under {self.abspath(parent)} was unmounted")]
+            if parent == ROOT:
+                return [SourceGone(f"the filesystem under {self.abspath(parent)} was "
+                                   "unmounted")]
+            return []  # a filesystem below wpath: the daemon's look at the mount table
         if not name:  # about the watched directory itself
             if parent == ROOT and mask & (F.DELETE_SELF | F.MOVE_SELF):
                 return [SourceGone(f"{self.wpath} was deleted or moved away")]
@@ -461,6 +464,12 @@ class Watcher:
                           RETRY_SECONDS)
             self.limit_error = "inotify watch limit reached"
             self.unwatched.failed(path, self.limit_error, time.monotonic())
+
+    def watch_subtree(self, relpath: str) -> None:
+        """Watch `relpath` and below afresh: a filesystem was mounted or unmounted there,
+        so the directory that path names now is not the one that was watched."""
+        self.changed_since_count = True
+        self._watch_new(relpath)
 
     def _moved_in(self, cookie: int, path: str, is_dir: bool, excluded: bool) -> list[Fact]:
         leaving = self.pairing.arrive(cookie)

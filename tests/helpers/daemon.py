@@ -81,7 +81,10 @@ def run_inosync(*args: str, timeout: float = 60.0) -> subprocess.CompletedProces
 
 
 class Daemon:
-    """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on."""
+    """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on.
+
+    `prefix` goes before its argv (e.g. nsenter into a mount namespace: it execs, so the
+    pid stays the daemon's)."""
 
     def __init__(self, workdir: Path, config: Path, args: Sequence[str] = ("-v",),
                  env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:

@@ -73,10 +73,12 @@ class Mirror:
         return write_config(self.config, **keys)
 
     def start(self, ready_timeout: float = 60.0, wait_ready: bool = True,
-              args: Sequence[str] | None = None, env: dict[str, str] | None = None) -> Daemon:
+              args: Sequence[str] | None = None, env: dict[str, str] | None = None,
+              prefix: Sequence[str] = ()) -> Daemon:
         if not self.config.exists():
             self.write_config()
-        self.daemon = Daemon(self.workdir, self.config, args=args or self.args, env=env)
+        self.daemon = Daemon(self.workdir, self.config, args=args or self.args, env=env,
+                             prefix=prefix)
         if self.registry is not None:
             self.registry.append(self.daemon)
         self.daemon.start()

@@ -76,6 +76,7 @@ def test_state_file_is_json_with_every_node() -> None:
     ([node("a", "failing", failing_since=NOW - 301)], CRITICAL),
     ([node("a", "deletions refused")], CRITICAL),
     ([node("a", "paused")], CRITICAL),
+    ([node("a", "mount lost", lost_mounts=("data",))], CRITICAL),
 ])
 def test_status_verdict_follows_the_monitoring_plugin_convention(
         facts: list[NodeFacts], expected: int) -> None:
@@ -121,8 +122,29 @@ def test_metric_labels_with_quotes_and_backslashes_survive() -> None:
     ({"refused": True, "pending": True, "sending": True}, "deletions refused"),
     ({"failing": True, "refused": True}, "failing"),
     ({"paused": True, "failing": True}, "paused"),
+    ({"lost_mounts": True}, "mount lost"),
+    ({"lost_mounts": True, "pending": True, "sending": True}, "mount lost"),
+    ({"lost_mounts": True, "started": False}, "mount lost"),
+    ({"lost_mounts": True, "refused": True}, "deletions refused"),
+    ({"lost_mounts": True, "failing": True}, "failing"),
 ])
 def test_a_nodes_state_is_the_worst_that_holds(flags: dict[str, bool], state: str) -> None:
     given = {"paused": False, "failing": False, "refused": False, "started": True,
-             "sending": False, "pending": False, **flags}
+             "sending": False, "pending": False, "lost_mounts": False, **flags}
     assert derive_state(**given) == state
+
+
+def test_a_lost_mount_is_named_in_every_view_and_is_not_in_sync() -> None:
+    lost = node("web1", "mount lost", lost_mounts=("data", "media/nfs", "x"))
+    text = status_line(INSTANCE, [lost, node("web2")], NOW)
+    assert text.startswith("1/2 nodes in sync | web1 mount lost (data, media/nfs and 1 more: "
+                           "nothing mounted, kept on the node)")
+    state = json.loads(json.dumps(state_dict(INSTANCE, [lost], NOW)))
+    assert state["nodes"][0]["lost_mounts"] == ["data", "media/nfs", "x"]
+    samples = {(s.name, s.labels.get("node")): s.value
+               for family in text_string_to_metric_families(
+                   metrics_text(INSTANCE, [lost, node("web2")], NOW))
+               for s in family.samples}
+    assert samples[("inosync_node_lost_mounts", "web1")] == 3
+    assert samples[("inosync_node_lost_mounts", "web2")] == 0
+    assert samples[("inosync_node_in_sync", "web1")] == 0
