@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from typing import Any
 
 from inosync import migrate_lsyncd, migrate_py
@@ -25,6 +26,7 @@ else:  # pragma: no cover - exercised only on old Pythons
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 78
 SERVICE_DIR = "/etc/inosync"
+COMMENT_WIDTH = 86  # a note as comment lines: "# " and this fit 88 columns
 _LUA_BLOCK = re.compile(r"^\s*(sync|settings)\s*[{(=]", re.MULTILINE)
 
 
@@ -45,8 +47,10 @@ def render(instance: Instance, source: str, path: str, shared: tuple[Note, ...] 
              f"({instance.origin}).",
              f"# See inosync.toml(5); test it with: inosync check -c {path}"]
     for note in sorted(shared + instance.notes + instance.refused, key=lambda n: n.line):
-        comment = note.render(os.path.basename(source))
-        lines.append("# " + re.sub(r"[\x00-\x1f\x7f]", "?", comment))
+        comment = re.sub(r"[\x00-\x1f\x7f]", "?", note.render(os.path.basename(source)))
+        lines += ["# " + part for part in textwrap.wrap(
+            comment, COMMENT_WIDTH, subsequent_indent="  ", break_long_words=False,
+            break_on_hyphens=False)]
     lines += [f"{key} = {toml_value(value)}" for key, value in instance.keys.items()]
     return "\n".join(lines) + "\n"
 

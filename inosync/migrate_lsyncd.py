@@ -1,8 +1,9 @@
 """Turn lsyncd's settings{} and sync{} blocks into inosync instances.
 
-Each setting either maps to an inosync key, or is named with what inosync does instead.
-A block whose meaning inosync cannot keep (a custom layer, `delete = false`, filter rules)
-is refused whole: writing it would change what ends up on the target.
+Each setting either maps to an inosync key, or is named with what inosync does instead;
+`delete` becomes the nearest safe inosync behaviour (migrate_delete). A block whose meaning
+inosync cannot keep (a custom layer, filter rules) is refused whole: writing it would change
+what ends up on the target.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from inosync.migrate_delete import delete_mapping
 from inosync.migrate_lua import Block, Ref, Table, Value, read_blocks
 from inosync.migrate_model import (
     Collector,
@@ -122,11 +124,12 @@ def _sync(block: Block, common: dict[str, Any], base: str,
         if key in table.fields:
             raise _BlockRefused(table.fields[key][0], key, "inosync has excludes only: write "
                                 "the '-' rules as exclude patterns")
-    line, delete = table.fields.get("delete", (0, True))
-    if delete is not True:
-        raise _BlockRefused(line, "delete", f"{_lua(delete)}: inosync always mirrors "
-                            "deletions, and its first full sync would delete what only the "
-                            "target has; set delete = true if a mirror is what you want")
+    delete_line, delete = table.fields.get("delete", (0, True))
+    deleting = delete_mapping(delete)
+    if deleting is None:
+        shown = f'"{delete}"' if isinstance(delete, str) else _lua(delete)
+        raise _BlockRefused(delete_line, "delete", f"{shown} is not a value lsyncd takes - "
+                            'write true, false, "startup" or "running"')
     line, wpath = _string(table, "source")
     if not wpath.startswith("/"):
         raise _BlockRefused(line, "source", f'"{wpath}" is relative - write an absolute path')
@@ -146,6 +149,12 @@ def _sync(block: Block, common: dict[str, Any], base: str,
     if excludes:
         keys["rexcludes"] = excludes
     keys.update(_rsync(table, got))
+    if deleting.max_delete_share is not None:
+        keys["max_delete_share"] = deleting.max_delete_share
+    if deleting.note:
+        got.note(delete_line, "delete", deleting.note)
+    if deleting.warning:
+        got.refuse(delete_line, "delete", deleting.warning)
     keys.update(common)
     known = ("source", "target", "host", "targetdir", "delete", "exclude", "excludeFrom",
              "rsync", "ssh", "rsyncOpts", "rsyncOps", "rsyncBinary")

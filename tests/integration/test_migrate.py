@@ -7,6 +7,8 @@ from pathlib import Path
 
 from helpers import Daemon, Sshd, run_inosync, wait_converged, wait_until, write
 
+from inosync.config import load
+
 
 def output(res: subprocess.CompletedProcess[str]) -> str:
     return res.stdout + res.stderr
@@ -93,6 +95,66 @@ def test_an_lsyncd_config_becomes_instances_that_check_accepts(tmp_path: Path, s
     write(src / "skip.tmp", b"excluded\n")
     wait_converged(src, ssh_dst, excludes=["*.tmp"], alive=daemon.assert_alive)
     assert not (ssh_dst / "skip.tmp").exists()
+
+
+TWO_BLOCKS = """\
+sync {{ default.rsync, source = "{www}", target = "{www_dst}", delete = "running" }}
+sync {{
+    default.rsyncssh,
+    source    = "{logs}",
+    host      = "root@127.0.0.1",
+    targetdir = "{logs_dst}",
+    delete    = false,
+    ssh       = {{
+        port = {port},
+        identityFile = "{key}",
+        options = {{ StrictHostKeyChecking = "no", UserKnownHostsFile = "/dev/null",
+                    LogLevel = "ERROR" }},
+    }},
+}}
+"""
+
+
+def test_every_block_is_written_whatever_its_delete(tmp_path: Path, sshd: Sshd,
+                                                    daemons: list[Daemon]) -> None:
+    www, logs = tmp_path / "www", tmp_path / "logs"
+    www_dst, logs_dst = tmp_path / "www-dst", tmp_path / "logs-dst"
+    for tree in (www, logs):
+        write(tree / "index.html", b"<h1>hi</h1>\n")
+    write(www / "gone.txt", b"deleted on the source later\n")
+    write(www_dst / "only-on-node.txt", b"lsyncd's running mode never deleted this\n")
+    old = tmp_path / "lsyncd.conf.lua"
+    old.write_text(TWO_BLOCKS.format(www=www, www_dst=www_dst, logs=logs, logs_dst=logs_dst,
+                                     port=sshd.port, key=sshd.client_key))
+    out = tmp_path / "etc"
+    res = run_inosync("migrate", str(old), "--out-dir", str(out))
+    # false cannot be kept as it was: both files written, the difference said, exit 1.
+    assert res.returncode == 1, output(res)
+    assert sorted(p.name for p in out.iterdir()) == ["logs.toml", "www.toml"], output(res)
+    assert f'{old}:1: delete: "running" became max_delete_share = 0' in res.stdout
+    assert f"{old}:7: delete: false became max_delete_share = 0" in res.stdout
+    assert f"{old}:7: delete: false is not kept" in res.stderr
+    assert "nothing written" not in output(res) and "not migrated" not in output(res)
+    assert res.stdout.count("systemctl enable --now inosync@") == 2
+    for name in ("www", "logs"):
+        config = out / f"{name}.toml"
+        text = config.read_text()
+        assert load(str(config)).max_delete_share == 0, text
+        assert "\nmax_delete_share = 0\n" in text and "became max_delete_share = 0" in text
+        res = run_inosync("check", "-c", str(config))
+        assert res.returncode == 0, output(res) + text
+
+    # "running" as written: the start-up full sync deletes nothing on the node (and says
+    # so), a deletion seen while running is mirrored.
+    daemon = Daemon(tmp_path, out / "www.toml").start()
+    daemons.append(daemon)
+    daemon.wait_ready()
+    daemon.wait_status(lambda s: "deletions refused" in s, 20, "deletions refused")
+    assert (www_dst / "gone.txt").exists()
+    (www / "gone.txt").unlink()
+    wait_until(lambda: not (www_dst / "gone.txt").exists(), 10, "gone.txt deleted on the node")
+    assert (www_dst / "only-on-node.txt").exists()
+    assert (www_dst / "index.html").read_bytes() == b"<h1>hi</h1>\n"
 
 
 def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:

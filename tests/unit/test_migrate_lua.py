@@ -153,10 +153,12 @@ def test_exclude_from_reads_the_patterns(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, line, key, expected", [
-    ('sync{default.rsync,\nsource="/a",\ntarget="/b",\ndelete=false}', 4, "delete",
-     "inosync always mirrors deletions"),
-    ('sync{default.rsync, source="/a", target="/b", delete="startup"}', 1, "delete",
-     "always mirrors deletions"),
+    ('sync{default.rsync,\nsource="/a",\ntarget="/b",\ndelete="yes"}', 4, "delete",
+     '"yes" is not a value lsyncd takes - write true, false, "startup" or "running"'),
+    ('sync{default.rsync, source="/a", target="/b", delete=1}', 1, "delete",
+     "1 is not a value lsyncd takes"),
+    ('sync{default.rsync, source="/a", target="/b", delete="true"}', 1, "delete",
+     '"true" is not a value'),
     ('sync{default.rsync, source="/home/user/src/", target="foohost.com:~/trg/"}', 1, "target",
      "relative to the login's home"),
     ('sync{default.rsync, source="/a", target="backup::mirror"}', 1, "target",
