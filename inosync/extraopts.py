@@ -22,6 +22,7 @@ REFUSED_LONG: dict[str, str] = {
     "--copy-unsafe-links": _LINKS,
     "--safe-links": "would leave symlinks that point outside the tree off the node",
     "--delete-excluded": "would delete excluded files on the nodes",
+    "--max-delete": "would fail every sync that deletes (exit 25) - use max_delete_share",
     "--remove-source-files": "would delete files on the source",
     "--files-from": _LIST,
     "--from0": _LIST,

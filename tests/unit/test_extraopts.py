@@ -22,6 +22,7 @@ GOOD = {"wpath": "/srv/www", "rpath": "/srv/mirror", "rnodes": [""]}
     ("--filter=- x", "--filter=- x"), ("--no-times", "--no-times"), ("-x", "-x"),
     ("-m", "-m"), ("--out-format=%n", "--out-format=%n"), ("-q", "-q"),
     ("--compare-dest=/x", "--compare-dest=/x"), ("--write-batch=b", "--write-batch=b"),
+    ("--max-delete=0", "--max-delete=0"),  # every deleting sync would end in exit 25
 ])
 def test_options_that_break_the_mirror_are_refused_with_a_reason(extra: str,
                                                                  refused: str) -> None:
