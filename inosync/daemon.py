@@ -24,6 +24,7 @@ from inosync.changes import Move
 from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
+from inosync.process import Job
 from inosync.reach import PortProbe
 from inosync.service import Notifier, set_level
 from inosync.statefiles import StatePublisher, instance_name
@@ -293,11 +294,14 @@ class Daemon:
                         key.data.changed(path)
                 key.data.job_done(self.cfg.dry_run)
                 self._register_job(key.data)
-            elif isinstance(key.data, tuple):  # a probe of a node that was down
-                runner = key.data[1]
+            elif isinstance(key.data, tuple):  # a node that was down: lookup or probe
+                kind, runner = key.data
                 self.selector.unregister(key.fileobj)
-                assert isinstance(key.fileobj, PortProbe)
-                runner.probe_done(time.monotonic(), key.fileobj.answered())
+                if kind == "lookup":
+                    self._register_probe(runner, runner.lookup_done(time.monotonic()))
+                else:
+                    assert isinstance(key.fileobj, PortProbe)
+                    runner.probe_done(time.monotonic(), key.fileobj.answered())
         now = time.monotonic()
         if self.watcher is not None:
             self._apply(self.watcher.expire(now))
@@ -326,13 +330,20 @@ class Daemon:
     def _probe_nodes(self, now: float) -> None:
         for runner in self.nodes:
             link = runner.link
+            link.lookup_expired(now)
             if link.probe is not None and now >= (link.probe_deadline() or now):
                 self.selector.unregister(link.probe)
                 runner.probe_done(now, False)  # no answer in time: still down
-            if link.probe is None and link.probe_at is not None and now >= link.probe_at:
-                probe = runner.start_probe(now)
-                if probe is not None:
-                    self.selector.register(probe, selectors.EVENT_WRITE, ("probe", runner))
+            if (link.probe is None and link.lookup is None and link.probe_at is not None
+                    and now >= link.probe_at):
+                self._register_probe(runner, runner.start_probe(now))
+
+    def _register_probe(self, runner: NodeRunner, waited_on: PortProbe | Job | None) -> None:
+        """A probe's connect ends when its socket is writable, a lookup when it exits."""
+        if isinstance(waited_on, PortProbe):
+            self.selector.register(waited_on, selectors.EVENT_WRITE, ("probe", runner))
+        elif waited_on is not None:
+            self.selector.register(waited_on, selectors.EVENT_READ, ("lookup", runner))
 
     def _drain_wakeups(self) -> None:
         try:
@@ -498,8 +509,9 @@ class Daemon:
                 log.info("reload: node %s removed", runner.node.name)
                 if runner.job is not None:
                     self.selector.unregister(runner.job)
-                if runner.link.probe is not None:
-                    self.selector.unregister(runner.link.probe)
+                for waited_on in (runner.link.probe, runner.link.lookup):
+                    if waited_on is not None:
+                        self.selector.unregister(waited_on)
                 runner.close(1.0)
         known = {runner.configured for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]

@@ -557,11 +557,14 @@ class NodeRunner:
 
     # -- noticing a node's return ---------------------------------------------------
 
-    def start_probe(self, now: float) -> PortProbe | None:
+    def start_probe(self, now: float) -> PortProbe | Job | None:
         if self.state != "retrying":
             self.link.probe_at = None
             return None
         return self.link.start_probe(self.cfg, self.node, now)
+
+    def lookup_done(self, now: float) -> Job | None:
+        return self.link.lookup_done(now)
 
     def probe_done(self, now: float, answered: bool) -> None:
         if self.link.probe_done(now, answered) and self.retry_at > now:

@@ -84,7 +84,9 @@ class Daemon:
     """One `python3 -m inosync -c CFG -v` process with a NOTIFY_SOCKET we listen on."""
 
     def __init__(self, workdir: Path, config: Path, args: Sequence[str] = ("-v",),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
+        """`prefix` runs the daemon through another command that execs it in place (so the
+        pid stays the daemon's), e.g. `unshare` for a private mount namespace."""
         self.workdir = workdir
         self.config = config
         self.args = list(args)
@@ -102,6 +104,7 @@ class Daemon:
         self._reader.start()
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_env = env or {}
+        self.prefix = list(prefix)
         self.started_at = 0.0
 
     # ---- process ----
@@ -109,7 +112,7 @@ class Daemon:
     def start(self) -> Daemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                inosync_argv("-c", str(self.config), *self.args),
+                [*self.prefix, *inosync_argv("-c", str(self.config), *self.args)],
                 env=inosync_env({"NOTIFY_SOCKET": self.notify_path, **self.extra_env}),
                 cwd=CODE, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
