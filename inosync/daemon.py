@@ -24,7 +24,7 @@ from inosync.changes import Move
 from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
-from inosync.process import Job
+from inosync.process import Job, Reaper
 from inosync.reach import PortProbe
 from inosync.service import Notifier, set_level
 from inosync.statefiles import StatePublisher, instance_name
@@ -42,6 +42,7 @@ from inosync.watcher import (
 
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0
+REMOVED_GRACE_SECONDS = 1.0  # a removed node's children get this long after SIGTERM
 SOURCE_POLL_SECONDS = 1.0  # how often wpath is looked at (a mount on top sends no event)
 RESCAN_MIN_SECONDS = 1.0
 OVERFLOW_LOG_SECONDS = 60.0
@@ -139,6 +140,7 @@ class Daemon:
         self.overflow_logged_at = -OVERFLOW_LOG_SECONDS
         self._wake_r, self._wake_w = socket.socketpair()
         self._node_ids = 0
+        self.reaper = Reaper()  # children of removed nodes, until they have exited
 
     # -- setup ----------------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class Daemon:
         finally:
             for runner in self.nodes:
                 runner.close(0.5)
+            self.reaper.close()
             if self.watcher is not None:
                 self.watcher.close()
             self.publisher.remove()
@@ -270,6 +273,8 @@ class Daemon:
             deadlines.append(self.next_ping)
         if (d := self.notifier.deadline()) is not None:
             deadlines.append(d)
+        if (d := self.reaper.deadline()) is not None:
+            deadlines.append(d)
         deadlines += [d for r in self.nodes if (d := r.link.probe_deadline()) is not None]
         if not self.paused_reason:
             deadlines.append(self.next_source_poll)
@@ -287,6 +292,10 @@ class Daemon:
                 self._drain_wakeups()
             elif key.data == "inotify":
                 self._apply(self.watcher.read() if self.watcher else [])
+            elif key.data == "reap":  # a child of a removed node exited
+                assert isinstance(key.fileobj, Job)
+                if self.reaper.reaped(key.fileobj):
+                    self.selector.unregister(key.fileobj)
             elif isinstance(key.data, NodeRunner):
                 self.selector.unregister(key.fileobj)
                 if key.data.phase in ("verify", "count") and self.watcher is not None:
@@ -315,6 +324,7 @@ class Daemon:
                 self._pause("its device or inode changed, or it is gone (unmounted? hidden "
                             "by a mount? replaced?)")
         self._probe_nodes(now)
+        self.reaper.expire(now)
         if SIGNALS.reload and not self.stop_requested:
             SIGNALS.reload = False
             self._reload()
@@ -512,7 +522,9 @@ class Daemon:
                 for waited_on in (runner.link.probe, runner.link.lookup):
                     if waited_on is not None:
                         self.selector.unregister(waited_on)
-                runner.close(1.0)
+                for child in runner.release():  # stopped without waiting in the loop
+                    self.reaper.stop(child, now, REMOVED_GRACE_SECONDS)
+                    self.selector.register(child, selectors.EVENT_READ, "reap")
         known = {runner.configured for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]
         for runner in added:

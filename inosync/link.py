@@ -81,6 +81,15 @@ class NodeLink:
             log.debug("%s: cannot start the ssh master: %s", self.name, error.strerror)
             self.master = None
 
+    def release(self) -> list[Job]:
+        """The children still running (master, lookup), for the caller to stop: a node
+        removed by a reload is not waited for in the loop."""
+        self.stop_probing()
+        children = [job for job in (self.master, self.lookup)
+                    if job is not None and job.returncode is None]  # not reaped yet
+        self.master, self.lookup, self.lookup_deadline = None, None, None
+        return children
+
     def close(self) -> None:
         self.stop_probing()
         if self.lookup is not None:

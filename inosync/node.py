@@ -572,6 +572,13 @@ class NodeRunner:
                      extra={"INOSYNC_NODE": self.node.name})
             self.retry_at = now
 
+    def release(self) -> list[Job]:
+        """Give up the node (a reload removed it): its running children, for the loop to
+        stop and reap without waiting."""
+        children = [job for job in (self.job, *self.link.release()) if job is not None]
+        self.job = None
+        return children
+
     def close(self, grace: float) -> None:
         """Stop the job and the link; used on shutdown and when a node is removed."""
         if self.job is not None:
