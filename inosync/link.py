@@ -180,8 +180,10 @@ class NodeLink:
         """Past its deadline: kill it; the loop reaps it when its pidfd says it exited."""
         if self.lookup is not None and self.lookup_deadline is not None:
             if now >= self.lookup_deadline:
-                log.debug("%s: %s gave no answer within %d s; killed", self.name,
-                          self.lookup.command.argv[0], LOOKUP_TIMEOUT)
+                what = (f"looking up {self.looking_up[0]}" if self.looking_up is not None
+                        else "ssh -G")
+                log.debug("%s: %s gave no answer within %.0f s; killed", self.name, what,
+                          LOOKUP_TIMEOUT)
                 self.lookup.kill()
                 self.lookup_deadline = None
 
@@ -194,6 +196,9 @@ class NodeLink:
         self.lookup, self.lookup_deadline = None, None
         self.probe_at = now
         if self.looking_up is None:  # `ssh -G` answered
+            if job.returncode is not None and job.returncode < 0:  # killed: ask again later
+                self._looked_up(self.address, False, now)
+                return None
             if job.returncode != 0:
                 self._looked_up(None, True, now)  # an rsh that is not OpenSSH's
                 return None
@@ -202,6 +207,8 @@ class NodeLink:
         host, self.looking_up = self.looking_up[0], None
         found = parse_lookup(job.stdout) if job.returncode == 0 else None
         if found is None:
+            # Unreachable as far as we can tell: once it answers, it is retried at once.
+            self.seen_down = True
             log.debug("%s: no address for %s (%s); %s", self.name, host,
                       _why(job), "probing the last one known" if self.address is not None
                       else "asking again in a minute")

@@ -84,22 +84,39 @@ def _namespace_prefix(resolv: Path, nsswitch: Path) -> list[str]:
             str(resolv), str(nsswitch)]
 
 
+# ssh that fails at once (but answers `ssh -G`): the node is probed from its first failure
+# on, so the daemon's own lookup hangs longer than its timeout and is killed.
+FAST_FAILING_RSH = '#!/bin/sh\n[ "$1" = -G ] && exec ssh "$@"\nexit 255\n'
+CASES = {
+    # the node's ssh waits on DNS too (in a child), 5 s a lookup as resolv.conf says
+    "ssh-waits-on-dns": ("timeout:5", None),
+    # every lookup outlasts the daemon's lookup timeout (10 s): killed
+    "lookup-killed": ("timeout:30", FAST_FAILING_RSH),
+}
+
+
 @pytest.mark.skipif(not _can_unshare(), reason="needs root and unshare for a mount namespace")
+@pytest.mark.parametrize("case", CASES)
 def test_a_local_node_keeps_its_latency_and_the_watchdog_its_rhythm_while_dns_hangs(
-        tmp_path: Path, silent_nameserver: tuple[str, socket.socket]) -> None:
+        tmp_path: Path, silent_nameserver: tuple[str, socket.socket], case: str) -> None:
+    timeout, rsh_script = CASES[case]
     # The name must go to DNS: no hosts file may answer it.
     files = subprocess.run(["getent", "-s", "files", "hosts", NAME], capture_output=True)
     assert files.returncode != 0, f"{NAME} is in /etc/hosts: {files.stdout!r}"
     address, nameserver = silent_nameserver
     resolv = tmp_path / "resolv.conf"
-    resolv.write_text(f"nameserver {address}\noptions timeout:5 attempts:1\n")
+    resolv.write_text(f"nameserver {address}\noptions {timeout} attempts:1\n")
     nsswitch = tmp_path / "nsswitch.conf"
     nsswitch.write_text("hosts: files dns\n")
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
+    rsh = "ssh -o BatchMode=yes -o ConnectTimeout=2"
+    if rsh_script is not None:
+        (tmp_path / "rsh").write_text(rsh_script)
+        (tmp_path / "rsh").chmod(0o755)
+        rsh = str(tmp_path / "rsh")
     cfg = write_config(tmp_path / "w.toml", wpath=str(src), rpath=str(dst),
-                       rnodes=["", f"deploy@{NAME}:"],
-                       rsh="ssh -o BatchMode=yes -o ConnectTimeout=2")
+                       rnodes=["", f"deploy@{NAME}:"], rsh=rsh)
     daemon = Daemon(tmp_path, cfg, env={"WATCHDOG_USEC": str(WATCHDOG_USEC)},
                     prefix=_namespace_prefix(resolv, nsswitch)).start()
     try:
@@ -126,6 +143,7 @@ def test_a_local_node_keeps_its_latency_and_the_watchdog_its_rhythm_while_dns_ha
         marks = before + [t for t in pings if window_start <= t <= window_end] + [window_end]
         gaps = [b - a for a, b in zip(marks, marks[1:])]  # the longest time without a ping
         queries = _queries(nameserver)
+        log = daemon.log()
     finally:
         daemon.stop(check=False)
         daemon.close()
@@ -136,3 +154,5 @@ def test_a_local_node_keeps_its_latency_and_the_watchdog_its_rhythm_while_dns_ha
     assert max(lags) < LAG_LIMIT, f"a change took {max(lags):.1f} s to reach the local node"
     interval = WATCHDOG_USEC / 1e6 / 2
     assert max(gaps) < 3 * interval, f"the loop sent no watchdog ping for {max(gaps):.1f} s"
+    if case == "lookup-killed":
+        assert "gave no answer within" in log, "the hanging lookup was not killed"
