@@ -580,7 +580,7 @@ class NodeRunner:
         return children
 
     def close(self, grace: float) -> None:
-        """Stop the job and the link; used on shutdown and when a node is removed."""
+        """Stop the job and the link, waiting for them: at shutdown, after the loop."""
         if self.job is not None:
             self.job.terminate()
             if self.job.wait(grace) is None:

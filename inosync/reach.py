@@ -5,9 +5,10 @@ transfer. While a node is down, a TCP connect to its port (ssh's, as `ssh -G` re
 or the rsync daemon's) costs almost nothing: one a second says when it is back, and the
 node is retried at once instead of at the end of its backoff.
 
-Nothing here waits on the network in the loop: `ssh -G` and the name lookup run as child
-processes the loop waits on (a resolver that never answers would otherwise stall it for
-its whole timeout), their answer is kept, and asked again at most once a minute.
+Nothing that can wait on the network runs in the loop: the commands that find the port
+(`ssh -G`, then a name lookup) are built here and run by `link` as children the loop
+waits on (a resolver that never answers would otherwise stall it for its whole timeout);
+their answer is kept, and asked again at most once a minute (`lookup_due`).
 """
 
 from __future__ import annotations
