@@ -25,6 +25,7 @@ from inosync.changes import Move
 from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
 from inosync.node import NodeRunner
+from inosync.process import Job, Reaper
 from inosync.reach import PortProbe
 from inosync.service import Notifier, set_level
 from inosync.statefiles import StatePublisher, instance_name
@@ -42,6 +43,7 @@ from inosync.watcher import (
 
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0
+REMOVED_GRACE_SECONDS = 1.0  # a removed node's children get this long after SIGTERM
 SOURCE_POLL_SECONDS = 1.0  # how often wpath is looked at (a mount on top sends no event)
 RESCAN_MIN_SECONDS = 1.0
 OVERFLOW_LOG_SECONDS = 60.0
@@ -141,6 +143,7 @@ class Daemon:
         self.mounts = mounts.MountState()  # filesystems below wpath, and lost ones
         self.mount_table = b""  # the mount table as last read
         self.mount_ids: dict[str, int] = {}  # mount point -> its topmost mount's id
+        self.reaper = Reaper()  # children of removed nodes, until they have exited
 
     # -- setup ----------------------------------------------------------------------
 
@@ -219,6 +222,7 @@ class Daemon:
         finally:
             for runner in self.nodes:
                 runner.close(0.5)
+            self.reaper.close()
             if self.watcher is not None:
                 self.watcher.close()
             self.publisher.remove()
@@ -283,6 +287,8 @@ class Daemon:
             deadlines.append(d)
         if (d := self.notifier.deadline()) is not None:
             deadlines.append(d)
+        if (d := self.reaper.deadline()) is not None:
+            deadlines.append(d)
         deadlines += [d for r in self.nodes if (d := r.link.probe_deadline()) is not None]
         if not self.paused_reason:
             deadlines.append(self.next_source_poll)
@@ -300,6 +306,10 @@ class Daemon:
                 self._drain_wakeups()
             elif key.data == "inotify":
                 self._apply(self.watcher.read() if self.watcher else [])
+            elif key.data == "reap":  # a child of a removed node exited
+                assert isinstance(key.fileobj, Job)
+                if self.reaper.reaped(key.fileobj):
+                    self.selector.unregister(key.fileobj)
             elif isinstance(key.data, NodeRunner):
                 self.selector.unregister(key.fileobj)
                 self._poll_mounts()  # the runner may go on to its next command at once
@@ -308,11 +318,14 @@ class Daemon:
                         key.data.changed(path)
                 key.data.job_done(self.cfg.dry_run)
                 self._register_job(key.data)
-            elif isinstance(key.data, tuple):  # a probe of a node that was down
-                runner = key.data[1]
+            elif isinstance(key.data, tuple):  # a node that was down: lookup or probe
+                kind, runner = key.data
                 self.selector.unregister(key.fileobj)
-                assert isinstance(key.fileobj, PortProbe)
-                runner.probe_done(time.monotonic(), key.fileobj.answered())
+                if kind == "lookup":
+                    self._register_probe(runner, runner.lookup_done(time.monotonic()))
+                else:
+                    assert isinstance(key.fileobj, PortProbe)
+                    runner.probe_done(time.monotonic(), key.fileobj.answered())
         now = time.monotonic()
         if self.watcher is not None:
             self._apply(self.watcher.expire(now))
@@ -326,6 +339,7 @@ class Daemon:
             else:
                 self._poll_mounts()
         self._probe_nodes(now)
+        self.reaper.expire(now)
         if SIGNALS.reload and not self.stop_requested:
             SIGNALS.reload = False
             self._reload()
@@ -341,13 +355,20 @@ class Daemon:
     def _probe_nodes(self, now: float) -> None:
         for runner in self.nodes:
             link = runner.link
+            link.lookup_expired(now)
             if link.probe is not None and now >= (link.probe_deadline() or now):
                 self.selector.unregister(link.probe)
                 runner.probe_done(now, False)  # no answer in time: still down
-            if link.probe is None and link.probe_at is not None and now >= link.probe_at:
-                probe = runner.start_probe(now)
-                if probe is not None:
-                    self.selector.register(probe, selectors.EVENT_WRITE, ("probe", runner))
+            if (link.probe is None and link.lookup is None and link.probe_at is not None
+                    and now >= link.probe_at):
+                self._register_probe(runner, runner.start_probe(now))
+
+    def _register_probe(self, runner: NodeRunner, waited_on: PortProbe | Job | None) -> None:
+        """A probe's connect ends when its socket is writable, a lookup when it exits."""
+        if isinstance(waited_on, PortProbe):
+            self.selector.register(waited_on, selectors.EVENT_WRITE, ("probe", runner))
+        elif waited_on is not None:
+            self.selector.register(waited_on, selectors.EVENT_READ, ("lookup", runner))
 
     def _drain_wakeups(self) -> None:
         try:
@@ -607,9 +628,12 @@ class Daemon:
                 log.info("reload: node %s removed", runner.node.name)
                 if runner.job is not None:
                     self.selector.unregister(runner.job)
-                if runner.link.probe is not None:
-                    self.selector.unregister(runner.link.probe)
-                runner.close(1.0)
+                for waited_on in (runner.link.probe, runner.link.lookup):
+                    if waited_on is not None:
+                        self.selector.unregister(waited_on)
+                for child in runner.release():  # stopped without waiting in the loop
+                    self.reaper.stop(child, now, REMOVED_GRACE_SECONDS)
+                    self.selector.register(child, selectors.EVENT_READ, "reap")
         known = {runner.configured for runner in kept}
         added = [self._make_node(node) for node in new.nodes if node not in known]
         for runner in added:

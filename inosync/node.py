@@ -571,11 +571,14 @@ class NodeRunner:
 
     # -- noticing a node's return ---------------------------------------------------
 
-    def start_probe(self, now: float) -> PortProbe | None:
+    def start_probe(self, now: float) -> PortProbe | Job | None:
         if self.state != "retrying":
             self.link.probe_at = None
             return None
         return self.link.start_probe(self.cfg, self.node, now)
+
+    def lookup_done(self, now: float) -> Job | None:
+        return self.link.lookup_done(now)
 
     def probe_done(self, now: float, answered: bool) -> None:
         if self.link.probe_done(now, answered) and self.retry_at > now:
@@ -583,8 +586,15 @@ class NodeRunner:
                      extra={"INOSYNC_NODE": self.node.name})
             self.retry_at = now
 
+    def release(self) -> list[Job]:
+        """Give up the node (a reload removed it): its running children, for the loop to
+        stop and reap without waiting."""
+        children = [job for job in (self.job, *self.link.release()) if job is not None]
+        self.job = None
+        return children
+
     def close(self, grace: float) -> None:
-        """Stop the job and the link; used on shutdown and when a node is removed."""
+        """Stop the job and the link, waiting for them: at shutdown, after the loop."""
         if self.job is not None:
             self.job.terminate()
             if self.job.wait(grace) is None:

@@ -6,6 +6,7 @@ loop on a full pipe and output is read once the child has exited.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -94,3 +95,39 @@ class Job:
         except subprocess.TimeoutExpired:
             return None
         return self.poll()
+
+
+class Reaper:
+    """Children stopped without waiting for them (a node removed by a reload): SIGTERM now,
+    SIGKILL after a grace, reaped once their pidfd, which the loop waits on, says they
+    exited. Waiting in the loop instead would stall every other node and the watchdog."""
+
+    def __init__(self) -> None:
+        self.kill_at: dict[Job, float] = {}
+
+    def stop(self, job: Job, now: float, grace: float) -> None:
+        job.terminate()
+        self.kill_at[job] = now + grace
+
+    def deadline(self) -> float | None:
+        return min((at for at in self.kill_at.values() if at != math.inf), default=None)
+
+    def expire(self, now: float) -> None:
+        for job, at in self.kill_at.items():
+            if now >= at:
+                job.kill()
+                self.kill_at[job] = math.inf  # its exit wakes the loop now
+
+    def reaped(self, job: Job) -> bool:
+        """Its pidfd became readable: reap it. False if it still runs after all."""
+        if job.poll() is None:
+            return False
+        self.kill_at.pop(job, None)
+        return True
+
+    def close(self) -> None:
+        """At exit: whatever still runs is killed and reaped."""
+        for job in self.kill_at:
+            job.kill()
+            job.wait(1.0)
+        self.kill_at.clear()

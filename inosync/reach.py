@@ -4,23 +4,49 @@ A failed rsync is retried with growing backoff, since each attempt costs an ssh 
 transfer. While a node is down, a TCP connect to its port (ssh's, as `ssh -G` resolves it,
 or the rsync daemon's) costs almost nothing: one a second says when it is back, and the
 node is retried at once instead of at the end of its backoff.
+
+Nothing that can wait on the network runs in the loop: the commands that find the port
+(`ssh -G`, then a name lookup) are built here and run by `link` as children the loop
+waits on (a resolver that never answers would otherwise stall it for its whole timeout);
+their answer is kept, and asked again at most once a minute (`lookup_due`).
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import re
 import socket
-import subprocess
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from inosync.config import Node
+from inosync.rsync import Command
 
 log = logging.getLogger("inosync.reach")
 PROBE_INTERVAL = 1.0  # at most one connect a second while a node is down
 PROBE_TIMEOUT = 1.0  # no answer within this is "still down"
+LOOKUP_INTERVAL = 60.0  # at most one lookup of a node's address a minute
+LOOKUP_TIMEOUT = 10.0  # a lookup child still running after this is killed: no answer
 RSYNC_DAEMON_PORT = 873
+
+# The lookup child: getaddrinfo as the daemon would call it, one address a line.
+_LOOKUP_SCRIPT = """\
+import socket, sys
+for family, _, _, _, address in socket.getaddrinfo(sys.argv[1], int(sys.argv[2]),
+                                                   type=socket.SOCK_STREAM):
+    print(int(family), *address)
+"""
+
+
+@dataclass(frozen=True)
+class SocketAddress:
+    """Where to connect: an address family and a sockaddr tuple as getaddrinfo gives it."""
+
+    family: int
+    sockaddr: tuple[Any, ...]
 
 
 def parse_ssh_config(output: str) -> tuple[str, int] | None:
@@ -57,33 +83,64 @@ def daemon_address(spec: str, extra: Sequence[str]) -> tuple[str, int] | None:
     return (host, port) if host else None
 
 
-def node_address(node: Node, rsh: Sequence[str], extra: Sequence[str]) -> tuple[str, int] | None:
-    """Where a node listens, as its transport would resolve it; None if it cannot be told."""
-    if node.kind == "daemon":
-        return daemon_address(node.spec, extra)
-    if node.kind != "ssh":
-        return None
+def ssh_config_command(rsh: Sequence[str], host: str) -> Command:
+    """`ssh -G host`: where the node's ssh would connect (it may look names up: a child)."""
+    return Command((*rsh, "-G", host))
+
+
+def lookup_command(host: str, port: int, python: str = sys.executable) -> Command:
+    """A child that looks `host` up; `-I -S` so it starts in milliseconds and imports
+    nothing from the environment."""
+    return Command((python or "python3", "-I", "-S", "-c", _LOOKUP_SCRIPT, host, str(port)))
+
+
+def parse_lookup(output: bytes) -> SocketAddress | None:
+    """The first address the lookup child printed, or None."""
+    for line in output.decode("ascii", "replace").splitlines():
+        words = line.split()
+        if len(words) < 3 or not all(w.isdigit() for w in (words[0], *words[2:])):
+            continue
+        family, host, rest = int(words[0]), words[1], [int(w) for w in words[2:]]
+        if family == socket.AF_INET and len(rest) == 1:
+            return SocketAddress(family, (host, rest[0]))
+        if family == socket.AF_INET6 and len(rest) == 3:
+            return SocketAddress(family, (host, *rest))
+    return None
+
+
+def numeric_address(host: str, port: int) -> SocketAddress | None:
+    """An IP address as written needs no lookup: its sockaddr at once, else None."""
     try:
-        done = subprocess.run([*rsh, "-G", node.host], capture_output=True, text=True,
-                              timeout=5, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        ipaddress.ip_address(host.split("%", 1)[0])
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_NUMERICHOST)  # never asks a resolver
+    except (ValueError, OSError):
         return None
-    if done.returncode != 0:
-        return None  # an rsh that is not OpenSSH's
-    return parse_ssh_config(done.stdout)
+    family, _, _, _, sockaddr = infos[0]
+    return SocketAddress(int(family), tuple(sockaddr))
+
+
+def lookup_due(now: float, looked_up_at: float | None, answered: bool,
+               probe_failed: bool) -> bool:
+    """Whether to look a node's address up (again) before probing it: the first time; and
+    when the last lookup gave nothing or a probe failed since (the node may have moved),
+    but at most once every LOOKUP_INTERVAL, as each lookup may hang until its timeout."""
+    if looked_up_at is None:
+        return True
+    if answered and not probe_failed:
+        return False
+    return now - looked_up_at >= LOOKUP_INTERVAL
 
 
 class PortProbe:
     """One non-blocking TCP connect; the loop waits for it to become writable."""
 
-    def __init__(self, address: tuple[str, int], started: float) -> None:
+    def __init__(self, address: SocketAddress, started: float) -> None:
         self.started = started
         self.sock: socket.socket | None = None
         try:
-            infos = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_STREAM)
-            family, kind, proto, _, sockaddr = infos[0]
-            self.sock = socket.socket(family, kind | socket.SOCK_NONBLOCK, proto)
-            code = self.sock.connect_ex(sockaddr)
+            self.sock = socket.socket(address.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            code = self.sock.connect_ex(address.sockaddr)
         except OSError:
             self.close()
             return

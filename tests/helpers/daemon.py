@@ -88,7 +88,8 @@ class Daemon:
 
     def __init__(self, workdir: Path, config: Path, args: Sequence[str] = ("-v",),
                  env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
-        """`prefix` goes before the interpreter (setpriv, nsenter, ...)."""
+        """`prefix` runs the daemon through another command that execs it in place (so the
+        pid stays the daemon's), e.g. `unshare` for a private mount namespace."""
         self.workdir = workdir
         self.prefix = list(prefix)
         self.config = config
