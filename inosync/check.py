@@ -29,6 +29,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 PROBE_TIMEOUT_SECONDS = 60
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
+UNIT_CONFIG_DIR = "/etc/inosync"  # inosync@NAME.service runs /etc/inosync/NAME.toml
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,13 @@ def unit_sandbox(instance: str) -> sandbox.Sandbox:
 
 
 def sandbox_problems(cfg: Config) -> list[str]:
-    """Paths the service's sandbox hides or makes read-only, each as written and resolved."""
+    """Paths the service's sandbox hides or makes read-only, each as written and resolved.
+
+    Only for a config the unit runs (/etc/inosync/NAME.toml): a file elsewhere is run by
+    hand, outside the sandbox.
+    """
+    if os.path.dirname(os.path.realpath(cfg.path)) != UNIT_CONFIG_DIR:
+        return []
     local = [path for node in cfg.nodes if node.kind == "local"
              for path in (cfg.rpath, os.path.realpath(cfg.rpath))]
     instance = instance_name(cfg.path)
