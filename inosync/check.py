@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import re
 import shlex
 import subprocess
@@ -18,15 +19,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inosync import restricted, rsync
+from inosync import hostkeys, restricted, rsync, sandbox
 from inosync.config import Config, ConfigError, Node, load
 from inosync.excludes import ExcludeMatcher
+from inosync.statefiles import instance_name
 from inosync.watchlimit import watch_shortage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 PROBE_TIMEOUT_SECONDS = 60
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
+UNIT_CONFIG_DIR = "/etc/inosync"  # inosync@NAME.service runs /etc/inosync/NAME.toml
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ def rename_path_problem(cfg: Config, node: Node) -> tuple[str, bool]:
                   writable_script(cfg.rpath))
         if restricted.refused_by_rrsync(ran.stderr.encode()):
             return "", True
+        if ran.code == 255 and (kind := hostkeys.host_key_failure(ran.stderr)):
+            return f"{host_key_problem(cfg, node, kind)}; ssh said:\n    {ran.message()}", False
         if ran.code == 255:
             return (f"node {node.name!r}: ssh failed - check rsh, the host and keys in "
                     f"rnodes, and that the host is up; ssh said:\n    {ran.message()}"), False
@@ -152,10 +157,42 @@ def rename_path_problem(cfg: Config, node: Node) -> tuple[str, bool]:
     return (f"node {node.name!r}: {problem}" if problem else ""), False
 
 
+def host_key_problem(cfg: Config, node: Node, kind: str) -> str:
+    """The host key line for `node`, with the known_hosts file ssh itself reports."""
+    settings = hostkeys.ssh_settings(
+        run([*rsync.ssh_argv(cfg, None), "-G", node.host]).stdout)
+    user = pwd.getpwuid(os.geteuid())
+    known_hosts = hostkeys.known_hosts_file(settings, user.pw_dir)
+    return hostkeys.host_key_advice(node.name, kind, settings, known_hosts, user.pw_name)
+
+
+def unit_sandbox(instance: str) -> sandbox.Sandbox:
+    """The sandbox inosync@INSTANCE runs in, drop-ins included, as systemd reports it;
+    the shipped unit's when systemd does not know the unit (or is not running)."""
+    ran = run(["systemctl", "show", "--property=LoadState,PrivateTmp,ProtectSystem,"
+               "ReadWritePaths", f"inosync@{instance}.service"], timeout=10)
+    return (sandbox.parse_show(ran.stdout) if ran.code == 0 else None) or sandbox.SHIPPED
+
+
+def sandbox_problems(cfg: Config) -> list[str]:
+    """Paths the service's sandbox hides or makes read-only, each as written and resolved.
+
+    Only for a config the unit runs (/etc/inosync/NAME.toml): a file elsewhere is run by
+    hand, outside the sandbox.
+    """
+    if os.path.dirname(os.path.realpath(cfg.path)) != UNIT_CONFIG_DIR:
+        return []
+    local = [path for node in cfg.nodes if node.kind == "local"
+             for path in (cfg.rpath, os.path.realpath(cfg.rpath))]
+    instance = instance_name(cfg.path)
+    return sandbox.sandbox_warnings(instance, [cfg.wpath, os.path.realpath(cfg.wpath)],
+                                    local, unit_sandbox(instance))
+
+
 def node_problems(cfg: Config, node: Node, notes: list[str] | None = None) -> list[str]:
     """What stops the daemon on this node; `notes` gets what is worth saying when fine."""
     first, confined = rename_path_problem(cfg, node)
-    if first and "ssh failed" in first:
+    if first and ("ssh failed" in first or "host key" in first):
         return [first]  # the dry run would only say the same again
     if confined:
         node = restricted.rooted(node)
@@ -181,6 +218,8 @@ def check_command(argv: list[str]) -> int:
         return EXIT_CONFIG
     if shortage := watch_shortage(cfg.wpath, ExcludeMatcher(cfg.rexcludes)):
         print(f"{cfg.path}: warning: {shortage}", file=sys.stderr, flush=True)
+    for warning in sandbox_problems(cfg):
+        print(f"{cfg.path}: warning: {warning}", file=sys.stderr, flush=True)
     local = local_rsync_problem(cfg)
     notes: list[str] = []
     problems = [local] if local else [

@@ -216,7 +216,7 @@ def validate(raw: dict[str, Any], path: str, *,
         c.fail("rsync", 'is empty - use "rsync" or the full path of the binary')
     rsh = c.split_words("rsh", "ssh")
     if not rsh:
-        c.fail("rsh", 'is empty - use "ssh" or e.g. "ssh -p 2222 -i /etc/inosync/id_ed25519"')
+        c.fail("rsh", 'is empty - use "ssh" or e.g. "ssh -p 2222 -i /etc/inosync/www.key"')
     log_level = c.get("log_level", str, "info", "a string").lower()
     if log_level not in LOG_LEVELS:
         c.fail("log_level", f'"{log_level}" is not one of {", ".join(LOG_LEVELS)}')
