@@ -14,7 +14,6 @@ from dataclasses import replace
 from inosync import __version__, exitcodes
 from inosync.check import check_command, local_rsync_problem
 from inosync.config import Config, ConfigError, load, validate
-from inosync.daemon import EXIT_CONFIG, EXIT_OK, Daemon, install_signal_flags
 from inosync.service import setup_logging
 
 EXIT_USAGE = exitcodes.USAGE
@@ -100,6 +99,7 @@ def _dispatch(args: list[str]) -> int:
     if args and not args[0].startswith("-"):
         print(unknown_command(args[0]), file=sys.stderr)
         return EXIT_USAGE
+    from inosync.daemon import install_signal_flags  # inotify: not for the other commands
     install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
     parser = _parser()
     try:
@@ -114,12 +114,13 @@ def _dispatch(args: list[str]) -> int:
         cfg = load(options.config, exists=lambda path: True)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
-        return EXIT_CONFIG
+        return exitcodes.CONFIG
     cfg = replace(cfg, dry_run=options.dry_run)
     return run_daemon(cfg, "debug" if options.verbose else cfg.log_level)
 
 
 def run_daemon(cfg: Config, level: str) -> int:
+    from inosync.daemon import Daemon
     setup_logging(level)
     log.info("inosync %s starting: %s -> %s", __version__, cfg.wpath,
              ", ".join(node.dest for node in cfg.nodes))
@@ -128,7 +129,7 @@ def run_daemon(cfg: Config, level: str) -> int:
     try:
         return Daemon(cfg).run()
     except KeyboardInterrupt:
-        return EXIT_OK
+        return exitcodes.OK
 
 
 # -- demo -----------------------------------------------------------------------------
@@ -148,6 +149,7 @@ def demo_command(argv: list[str]) -> int:
         options = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
+    from inosync.daemon import install_signal_flags
     install_signal_flags()
     base = os.path.abspath(options.dir)
     src, dst = os.path.join(base, "src"), os.path.join(base, "dst")
