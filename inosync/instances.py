@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +44,14 @@ def runtime_bases() -> list[str]:
 
 
 def configured(directory: str) -> dict[str, str]:
-    """Instance name -> config file, for every DIR/NAME.toml."""
-    paths = sorted(glob.glob(os.path.join(glob.escape(directory), "*.toml")))
-    return {os.path.basename(path)[:-5]: path for path in paths}
+    """Instance name -> config file, for every DIR/NAME.toml (none if DIR does not exist;
+    PermissionError if it cannot be listed: then what is configured is not known)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return {}
+    return {name[:-5]: os.path.join(directory, name) for name in names
+            if name.endswith(".toml") and len(name) > 5}
 
 
 def enabled_names(links: Iterable[str]) -> list[str]:
@@ -119,9 +125,17 @@ class Found:
 
 
 def discover(names: Sequence[str], directory: str, units: str,
-             bases: Sequence[str]) -> list[Found]:
-    """The instances named, or, when none is, every configured, enabled or running one."""
-    configs, on = configured(directory), set(enabled(units))
+             bases: Sequence[str]) -> tuple[list[Found], list[str]]:
+    """The instances named, or, when none is, every configured, enabled or running one;
+    and what could not be looked at (a check must not pass by not seeing)."""
+    problems = []
+    try:
+        configs = configured(directory)
+    except OSError as error:
+        configs = {}
+        problems.append(f"cannot list {directory} ({error.strerror}) - the configured "
+                        "instances are unknown: let this user read it, or name instances")
+    on = set(enabled(units))
     if names:
         wanted = list(dict.fromkeys(names))
         paths = {name: state_paths(name, bases) for name in wanted}
@@ -132,7 +146,7 @@ def discover(names: Sequence[str], directory: str, units: str,
     for name in wanted:
         state, why = read_state(paths.get(name) or state_paths(name, bases))
         found.append(Found(name, configs.get(name, ""), name in on, bool(names), state, why))
-    return found
+    return found, problems if not names else []
 
 
 def list_rows(found: Sequence[Found]) -> list[tuple[str, ...]]:
@@ -165,7 +179,9 @@ def list_command(argv: list[str]) -> int:
         options = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0) and exitcodes.USAGE
-    found = discover([], options.config_dir, unit_dir(), runtime_bases())
+    found, problems = discover([], options.config_dir, unit_dir(), runtime_bases())
+    for problem in problems:
+        print(f"inosync list: {problem}", file=sys.stderr)
     if not found:
         print(f"no instance: none configured in {options.config_dir}, enabled or running")
         return exitcodes.OK

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -190,9 +191,11 @@ def table(state: dict[str, Any], now: float) -> str:
     return no_pipe("\n".join(lines))
 
 
-def report(found: Sequence[Found], limits: Limits, now: float) -> tuple[int, str]:
+def report(found: Sequence[Found], limits: Limits, now: float,
+           problems: Sequence[str] = ()) -> tuple[int, str]:
     """The plugin's exit status and its whole output."""
     verdicts = [judge_found(item, limits, now) for item in found]
+    verdicts += [Verdict("", UNKNOWN, problem) for problem in problems]
     states = [item.state for item in found if item.state is not None]
     head = first_line(verdicts)
     if data := perfdata(states, limits):
@@ -240,18 +243,22 @@ def status_command(argv: list[str]) -> int:
     except SystemExit as error:
         return int(error.code or 0) and UNKNOWN  # the plugin convention for bad arguments
     names = list(options.names) + ([instance_name(options.config)] if options.config else [])
-    found = discover(names, options.config_dir, unit_dir(), runtime_bases())
+    found, problems = discover(names, options.config_dir, unit_dir(), runtime_bases())
     now, limits = time.time(), Limits(options.warn, options.crit)
     for item in found:
         if item.state is not None:
             with_current_lag(item.state, now)
     if options.json:
         print(as_json(found, limits, now))
-        return overall([judge_found(item, limits, now) for item in found]) if found else UNKNOWN
-    if not found:
+        for problem in problems:
+            print(f"inosync status: {problem}", file=sys.stderr)
+        verdicts = [judge_found(item, limits, now) for item in found]
+        return overall(verdicts + [Verdict("", UNKNOWN, p) for p in problems]) \
+            if verdicts or problems else UNKNOWN
+    if not found and not problems:
         print(f"INOSYNC UNKNOWN - no instance is configured in {options.config_dir}, "
               "enabled or running")
         return UNKNOWN
-    level, text = report(found, limits, now)
+    level, text = report(found, limits, now, problems)
     print(text)
     return level

@@ -21,12 +21,14 @@ NOBODY = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+def as_nobody(*args: str, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
     python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
     return subprocess.run(
         ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
          python, "-m", "inosync", *args],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(CODE), "LANG": "C.UTF-8"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(CODE), "LANG": "C.UTF-8",
+             **(env or {})},
         cwd="/", capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -60,6 +62,11 @@ def test_a_monitoring_user_reads_roots_state_but_not_its_ssh_sockets(sshd, tmp_p
                                "--clear-groups", "ls", str(sockets)], capture_output=True,
                               text=True, timeout=30)
         assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
+        private = tmp_path / "etc"  # a config dir this user cannot list: not silence
+        private.mkdir(mode=0o700)
+        blind = as_nobody("status", env={"INOSYNC_CONFIG_DIR": str(private)})
+        head = blind.stdout.splitlines()[0]  # other instances may run on this host
+        assert blind.returncode in (2, 3) and f"cannot list {private}" in head, blind.stdout
     finally:
         daemon.stop()
         daemon.close()

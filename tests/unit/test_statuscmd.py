@@ -106,6 +106,14 @@ def test_several_instances_worst_first_and_the_rest_counted() -> None:
                                     "nodes in sync, deploy@web3 failing 12m; 2 instances OK")
 
 
+def test_a_config_dir_that_cannot_be_listed_is_unknown_not_silence() -> None:
+    problem = "cannot list /etc/inosync (Permission denied) - the configured instances..."
+    level, text = report([running("www", node("a"))], LIMITS, NOW, [problem])
+    assert level == UNKNOWN
+    assert text.startswith("INOSYNC UNKNOWN - cannot list /etc/inosync (Permission denied)")
+    assert "www 1/1 nodes in sync" not in text.splitlines()[0]  # only the instances not OK
+
+
 def test_enabled_instances_come_from_the_wants_links() -> None:
     assert enabled_names([
         "/etc/systemd/system/multi-user.target.wants/inosync@www.service",
@@ -129,7 +137,9 @@ def test_discovery_joins_configured_enabled_and_running(tmp_path: Path) -> None:
     (run / "stale").mkdir()
     (run / "stale" / "status.json").write_text(json.dumps({"pid": 2 ** 22 + 1, "nodes": []}))
     assert configured(str(configs)) == {"www": str(configs / "www.toml")}
-    found = {f.name: f for f in discover([], str(configs), str(units), [str(run)])}
+    everything, problems = discover([], str(configs), str(units), [str(run)])
+    assert problems == []
+    found = {f.name: f for f in everything}
     assert sorted(found) == ["live", "logs", "stale", "www"]
     assert found["live"].state is not None and not found["live"].expected
     assert found["www"].state is None and found["www"].expected
@@ -139,5 +149,5 @@ def test_discovery_joins_configured_enabled_and_running(tmp_path: Path) -> None:
     assert rows["live"][3] == "pid 1" and rows["live"][4] == "in sync"
     assert rows["www"][1:4] == (str(configs / "www.toml"), "no", "no")
     assert rows["logs"][2:4] == ("yes", "no")
-    named = discover(["www"], str(configs), str(units), [str(run)])
+    named, _ = discover(["www"], str(configs), str(units), [str(run)])
     assert [(f.name, f.named) for f in named] == [("www", True)]
