@@ -19,13 +19,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inosync import hostkeys, restricted, rsync, sandbox
+from inosync import exitcodes, hostkeys, restricted, rsync, sandbox
 from inosync.config import Config, ConfigError, Node, load
 from inosync.excludes import ExcludeMatcher
 from inosync.statefiles import instance_name
 from inosync.watchlimit import watch_shortage
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
+    exitcodes.OK, exitcodes.FAILURE, exitcodes.USAGE, exitcodes.CONFIG)
 PROBE_TIMEOUT_SECONDS = 60
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
@@ -204,7 +205,8 @@ def node_problems(cfg: Config, node: Node, notes: list[str] | None = None) -> li
 
 def check_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="inosync check", description="Validate a config and try each node with the "
+        prog="inosync check", epilog=exitcodes.epilog("check"),
+        description="Validate a config and try each node with the "
         "daemon's own rsync command as a dry run (nothing is changed).")
     parser.add_argument("-c", "--config", required=True, metavar="FILE")
     try:

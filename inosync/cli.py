@@ -1,32 +1,69 @@
-"""Command line: run the daemon, check a config, or run the embedded demo."""
+"""Command line: run the daemon (`inosync -c FILE`) or dispatch to a command."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from inosync import __version__
+from inosync import __version__, exitcodes
 from inosync.check import check_command, local_rsync_problem
 from inosync.config import Config, ConfigError, load, validate
-from inosync.daemon import EXIT_CONFIG, EXIT_OK, Daemon, install_signal_flags
 from inosync.service import setup_logging
-from inosync.statuscmd import status_command
-from inosync.verifycmd import verify_command
 
-EXIT_USAGE = 2
+EXIT_USAGE = exitcodes.USAGE
 log = logging.getLogger("inosync")
+
+# Every command, with its line in `inosync --help`.
+COMMANDS = {
+    "check": "validate a config and try each node (changes nothing)",
+    "status": "each instance's nodes, as a monitoring plugin (Nagios, Icinga)",
+    "list": "configured, enabled and running instances side by side",
+    "verify": "compare each node with the source now (--repair: fix it)",
+    "keygen": "make an instance's ssh key and each node's authorized_keys line",
+    "migrate": "write configs from an older inosync (.py) or lsyncd (.lua) config",
+    "demo": "mirror a demo tree to a local directory, to watch inosync work",
+}
+
+
+def _command(name: str) -> Callable[[list[str]], int]:
+    """The command's entry point, imported only when it runs."""
+    if name == "check":
+        return check_command
+    if name == "status":
+        from inosync.statuscmd import status_command
+        return status_command
+    if name == "list":
+        from inosync.instances import list_command
+        return list_command
+    if name == "verify":
+        from inosync.verifycmd import verify_command
+        return verify_command
+    if name == "keygen":
+        from inosync.keygen import keygen_command
+        return keygen_command
+    if name == "migrate":
+        from inosync.migrate import migrate_command
+        return migrate_command
+    return demo_command
 
 
 def _parser() -> argparse.ArgumentParser:
+    width = max(len(name) for name in COMMANDS)
+    commands = "\n".join(f"  {name.ljust(width)}  {line}" for name, line in COMMANDS.items())
     parser = argparse.ArgumentParser(
-        prog="inosync", description="Mirror a directory tree to nodes in near real time "
-        "(inotify + rsync).", epilog="Commands: 'inosync check -c FILE' validates a config "
-        "and probes its nodes; 'inosync demo [DIR]' mirrors a demo tree to a local target.")
-    parser.add_argument("-c", "--config", required=True, metavar="FILE",
+        prog="inosync", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="inosync -c FILE [-v] [--dry-run]\n       inosync COMMAND [ARGS...]",
+        description="Mirror a directory tree to nodes in near real time (inotify + rsync).\n"
+        "With -c FILE it runs the daemon for that config (systemd runs it as inosync@NAME).",
+        epilog=f"commands:\n{commands}\n\n'inosync COMMAND --help' shows a command's "
+        "options.\n\n" + textwrap.fill(exitcodes.epilog("inosync -c FILE"), 78))
+    parser.add_argument("-c", "--config", metavar="FILE",
                         help="the instance's TOML config, e.g. /etc/inosync/www.toml")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     parser.add_argument("--dry-run", action="store_true",
@@ -35,32 +72,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_command(word: str) -> str:
+    close = difflib.get_close_matches(word, list(COMMANDS), n=1)
+    return (f"inosync: {word!r} is not a command" + (f" - did you mean {close[0]!r}?" if close
+                                                     else "")
+            + f" Commands: {', '.join(COMMANDS)}; 'inosync -c FILE' runs the daemon.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, so a reader gone away is caught below, not at exit
+        return code
     except KeyboardInterrupt:  # Ctrl-C in a one-shot command: no traceback
-        return 130
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:  # `inosync status | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush is quiet
+        return exitcodes.BROKEN_PIPE
 
 
 def _dispatch(args: list[str]) -> int:
-    if args and args[0] == "check":
-        return check_command(args[1:])
-    if args and args[0] == "status":
-        return status_command(args[1:])
-    if args and args[0] == "verify":
-        return verify_command(args[1:])
-    if args and args[0] == "demo":
-        return demo_command(args[1:])
-    if args and args[0] == "keygen":
-        from inosync.keygen import keygen_command  # only this command needs it
-        return keygen_command(args[1:])
-    if args and args[0] == "migrate":
-        from inosync.migrate import migrate_command  # only this command needs it
-        return migrate_command(args[1:])
+    if args and args[0] in COMMANDS:
+        return _command(args[0])(args[1:])
+    if args and not args[0].startswith("-"):
+        print(unknown_command(args[0]), file=sys.stderr)
+        return EXIT_USAGE
+    from inosync.daemon import install_signal_flags  # inotify: not for the other commands
     install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
+    parser = _parser()
     try:
-        options = _parser().parse_args(args)
+        options = parser.parse_args(args)
+        if not options.config:
+            parser.error("name a command, or -c FILE to run the daemon (see inosync --help)")
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
     try:
@@ -69,12 +114,13 @@ def _dispatch(args: list[str]) -> int:
         cfg = load(options.config, exists=lambda path: True)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
-        return EXIT_CONFIG
+        return exitcodes.CONFIG
     cfg = replace(cfg, dry_run=options.dry_run)
     return run_daemon(cfg, "debug" if options.verbose else cfg.log_level)
 
 
 def run_daemon(cfg: Config, level: str) -> int:
+    from inosync.daemon import Daemon
     setup_logging(level)
     log.info("inosync %s starting: %s -> %s", __version__, cfg.wpath,
              ", ".join(node.dest for node in cfg.nodes))
@@ -83,7 +129,7 @@ def run_daemon(cfg: Config, level: str) -> int:
     try:
         return Daemon(cfg).run()
     except KeyboardInterrupt:
-        return EXIT_OK
+        return exitcodes.OK
 
 
 # -- demo -----------------------------------------------------------------------------
@@ -96,13 +142,14 @@ DEMO_FILES = {
 
 
 def demo_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="inosync demo",
+    parser = argparse.ArgumentParser(prog="inosync demo", epilog=exitcodes.epilog("demo"),
                                      description="Mirror a demo tree to a local target.")
     parser.add_argument("dir", nargs="?", default="/tmp/inosync-demo")
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
+    from inosync.daemon import install_signal_flags
     install_signal_flags()
     base = os.path.abspath(options.dir)
     src, dst = os.path.join(base, "src"), os.path.join(base, "dst")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from inosync import config as config_mod
-from inosync import mounts
+from inosync import exitcodes, mounts
 from inosync.changes import Move
 from inosync.config import Config
 from inosync.excludes import ExcludeMatcher
@@ -47,7 +47,7 @@ REMOVED_GRACE_SECONDS = 1.0  # a removed node's children get this long after SIG
 SOURCE_POLL_SECONDS = 1.0  # how often wpath is looked at (a mount on top sends no event)
 RESCAN_MIN_SECONDS = 1.0
 OVERFLOW_LOG_SECONDS = 60.0
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 78
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = exitcodes.OK, exitcodes.FAILURE, exitcodes.CONFIG
 
 
 @dataclass
@@ -77,9 +77,14 @@ def install_signal_flags() -> None:
     signal.signal(signal.SIGHUP, _on_reload)
 
 
+SOCKETS_DIR = "ssh"  # in the runtime directory, mode 0700: the ssh control sockets
+
+
 def runtime_dir(name: str) -> tuple[str, bool, int | None]:
-    """A directory only we can write, short enough for ssh control socket paths; whether
-    we made it (and so remove it at exit); and the fd of the lock that keeps it ours.
+    """A directory only we can write (mode 0755: status.json is for monitoring agents to
+    read, the ssh sockets are in the private sockets_dir inside), short enough for ssh
+    control socket paths; whether we made it (and so remove it at exit); and the fd of the
+    lock that keeps it ours.
 
     systemd's RuntimeDirectory= under the unit; by hand /run/inosync/NAME as root, else
     $XDG_RUNTIME_DIR/inosync/NAME (where `inosync status NAME` looks), else a private
@@ -93,7 +98,7 @@ def runtime_dir(name: str) -> tuple[str, bool, int | None]:
     if base and os.path.isdir(base):
         path = os.path.join(base, "inosync", name)
         try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
+            os.makedirs(path, mode=0o755, exist_ok=True)
             lock = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                            0o600)
         except OSError:
@@ -101,12 +106,25 @@ def runtime_dir(name: str) -> tuple[str, bool, int | None]:
         if lock is not None:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.chmod(path, 0o755)  # one made 0700 by an older version, or a crash
                 return path, True, lock
             except OSError:
                 os.close(lock)
                 log.warning("another inosync instance named %r runs already; keeping this "
                             "one's state in a private directory", name)
     return tempfile.mkdtemp(prefix="inosync-"), True, None
+
+
+def sockets_dir(runtime: str) -> str:
+    """The private directory for ssh control sockets: whoever can connect to one can run
+    commands on the node as the daemon's ssh user, so only we may reach it."""
+    path = os.path.join(runtime, SOCKETS_DIR)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    os.chmod(path, 0o700)  # whatever the umask, or an older run, made it
+    return path
 
 
 def _has_entries(path: str) -> bool:
@@ -123,6 +141,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.selector = selectors.DefaultSelector()
         self.runtime, self._own_runtime = "", False  # made once the source looks usable
+        self.sockets = ""  # the private part of runtime
         self.watcher: Watcher | None = None
         self.nodes: list[NodeRunner] = []
         self.identity: tuple[int, int] | None = None
@@ -184,7 +203,7 @@ class Daemon:
 
     def _make_node(self, node: config_mod.Node) -> NodeRunner:
         self._node_ids += 1
-        control = os.path.join(self.runtime, f"n{self._node_ids}.sock")
+        control = os.path.join(self.sockets, f"n{self._node_ids}.sock")
         runner = NodeRunner(self.cfg, node, control, self._source_entries)
         runner.lost_mounts = self.mounts.lost
         runner.pending.mark_all()
@@ -213,6 +232,7 @@ class Daemon:
             return EXIT_FAILURE
         self._look_at_mounts(keep=False)
         self.runtime, self._own_runtime, lock = runtime_dir(instance_name(self.cfg.path))
+        self.sockets = sockets_dir(self.runtime)
         self.publisher = StatePublisher(self.runtime, self.cfg.metrics_file)
         self.nodes = [self._make_node(node) for node in self.cfg.nodes]
         self.notifier.status("initial sync running")

@@ -16,9 +16,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from inosync import exitcodes
 from inosync.config import Config, ConfigError, Node, load
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
+    exitcodes.OK, exitcodes.FAILURE, exitcodes.USAGE, exitcodes.CONFIG)
 CONFIG_DIR = "/etc/inosync"
 
 
@@ -96,7 +98,8 @@ def make_key(path: str, name: str) -> str:
 
 def keygen_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="inosync keygen", description="Make DIR/NAME.key for the instance NAME and print "
+        prog="inosync keygen", epilog=exitcodes.epilog("keygen"),
+        description="Make DIR/NAME.key for the instance NAME and print "
         "the authorized_keys line (rrsync confined to rpath) for each of its nodes.")
     parser.add_argument("name", metavar="NAME", help="the instance: DIR/NAME.toml")
     parser.add_argument("--dir", default=CONFIG_DIR, help=f"where NAME.toml is and NAME.key "

@@ -15,7 +15,7 @@ import tempfile
 import textwrap
 from typing import Any
 
-from inosync import migrate_lsyncd, migrate_py
+from inosync import exitcodes, migrate_lsyncd, migrate_py
 from inosync.config import ConfigError, load, validate
 from inosync.migrate_model import Instance, Migration, Note, Refused, Unreadable
 
@@ -24,7 +24,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on old Pythons
     import tomli as tomllib
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 78
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREADABLE = (
+    exitcodes.OK, exitcodes.REFUSED, exitcodes.USAGE, exitcodes.CONFIG)
 SERVICE_DIR = "/etc/inosync"
 COMMENT_WIDTH = 86  # a note as comment lines: "# " and this fit 88 columns
 _LUA_BLOCK = re.compile(r"^\s*(sync|settings)\s*[{(=]", re.MULTILINE)
@@ -129,7 +130,8 @@ def write_instance(instance: Instance, source: str, out_dir: str,
 
 def migrate_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="inosync migrate", description="Write inosync configs (one TOML per mirrored "
+        prog="inosync migrate", epilog=exitcodes.epilog("migrate"),
+        description="Write inosync configs (one TOML per mirrored "
         "tree) from an older inosync config (.py) or an lsyncd config (.lua), without "
         "running it.")
     parser.add_argument("old", metavar="OLD", help="e.g. /etc/inosync/default.py or "

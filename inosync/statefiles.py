@@ -18,6 +18,10 @@ log = logging.getLogger("inosync")
 STATE_FILE_NAME = "status.json"
 STATE_MIN_INTERVAL = 1.0  # at most once a second, unless a node's state changes
 METRICS_MIN_INTERVAL = 5.0
+# Rewritten at least this often even when nothing changed, so the file's age (and
+# inosync_metrics_written_timestamp_seconds) tells a live daemon from one that died without
+# removing it (SIGKILL, the watchdog's abort).
+METRICS_MAX_INTERVAL = 60.0
 
 
 def instance_name(config_path: str) -> str:
@@ -61,8 +65,10 @@ class StatePublisher:
             self._write(self.state_path, json.dumps(state_dict(instance, nodes, wall),
                                                     indent=1) + "\n")
         moving = any(n.behind_since is not None for n in nodes)  # lag grows by itself
-        if self.metrics_file and now - self._metrics_at >= METRICS_MIN_INTERVAL and (
-                signature != self._metrics_signature or moving):
+        since = now - self._metrics_at
+        if self.metrics_file and since >= METRICS_MIN_INTERVAL and (
+                signature != self._metrics_signature or moving
+                or since >= METRICS_MAX_INTERVAL):
             self._metrics_signature, self._metrics_at = signature, now
             self._write(self.metrics_file, metrics_text(instance, nodes, wall))
 

@@ -3,7 +3,8 @@
 It runs the daemon's own whole-tree dry run against each node and reports the drift: paths
 that differ, by kind, and the first 50. With --repair it sends exactly those paths, with
 deletions only within the delete bound. Exit 0 when every node matches, 1 when there was
-drift (repaired or not), 2 on errors. With the daemon running, a change made while the
+drift (repaired or not), 2 when a node could not be compared or repaired, 78 when the config
+is wrong (the table is in `exitcodes`). With the daemon running, a change made while the
 comparison runs may show up as drift: the daemon's own periodic verification filters those.
 Mount points below wpath that /etc/fstab mounts at boot but have nothing mounted are left
 out, as the daemon leaves them out: their copies on the nodes are neither drift nor deleted.
@@ -16,15 +17,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from inosync import mounts, restricted, rsync
+from inosync import exitcodes, mounts, restricted, rsync
 from inosync.check import run
 from inosync.config import Config, ConfigError, Node, load
 from inosync.drift import Drift, find_drift, summary
 from inosync.excludes import ExcludeMatcher
 from inosync.sourcetree import count_entries, listable
 
-EXIT_MATCH, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-EXIT_CONFIG = 78
+EXIT_MATCH, EXIT_DRIFT, EXIT_ERROR = exitcodes.OK, exitcodes.DRIFT, exitcodes.ERROR
+EXIT_CONFIG = exitcodes.CONFIG
 SHOWN_PATHS = 50
 
 
@@ -63,8 +64,8 @@ def repair(cfg: Config, node: Node, drift: Sequence[Drift],
 
 def verify_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="inosync verify", description="Compare each node with the source now; exit 0 "
-        "when all match, 1 on drift, 2 on errors.")
+        prog="inosync verify", description="Compare each node with the source now.",
+        epilog=exitcodes.epilog("verify"))
     parser.add_argument("-c", "--config", required=True, metavar="FILE")
     parser.add_argument("--node", action="append", default=[], metavar="NODE",
                         help="only this node (its name as in the logs, or its rnodes entry)")

@@ -174,6 +174,10 @@ def state_dict(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> di
 
 # -- Prometheus ---------------------------------------------------------------------------
 
+# Not "instance": Prometheus gives every scraped series the target's own instance label, and
+# a scrape renames a clashing label from the file to exported_instance.
+INSTANCE_LABEL = "inosync_instance"
+
 NODE_METRICS: tuple[tuple[str, str, str], ...] = (
     ("inosync_node_lag_seconds", "gauge", "Age of the oldest change not yet on the node"),
     ("inosync_node_pending_paths", "gauge", "Paths waiting to be sent to the node"),
@@ -215,9 +219,9 @@ def metrics_text(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> 
     for index, (name, kind, help_text) in enumerate(NODE_METRICS):
         lines += [f"# HELP {name} {help_text}.", f"# TYPE {name} {kind}"]
         for facts, values in rows:
-            labels = f'instance="{_label(instance.name)}",node="{_label(facts.name)}"'
+            labels = f'{INSTANCE_LABEL}="{_label(instance.name)}",node="{_label(facts.name)}"'
             lines.append(f"{name}{{{labels}}} {_number(values[index])}")
-    instance_label = f'{{instance="{_label(instance.name)}"}}'
+    instance_label = f'{{{INSTANCE_LABEL}="{_label(instance.name)}"}}'
     for name, kind, help_text, value in (
             ("inosync_watches", "gauge", "Directories watched with inotify", instance.watches),
             ("inosync_overflows_total", "counter", "inotify queue overflows since start",
@@ -225,7 +229,9 @@ def metrics_text(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> 
             ("inosync_source_paused", "gauge", "1 while the source looks wrong and nothing "
              "is synced", int(bool(instance.paused_reason))),
             ("inosync_unwatched_directories", "gauge", "Directories that could not be "
-             "watched: changes below them are not mirrored", instance.unwatched_count)):
+             "watched: changes below them are not mirrored", instance.unwatched_count),
+            ("inosync_metrics_written_timestamp_seconds", "gauge", "When the daemon last "
+             "wrote this file: at least once a minute while it runs", _number(now))):
         lines += [f"# HELP {name} {help_text}.", f"# TYPE {name} {kind}",
                   f"{name}{instance_label} {value}"]
     return "\n".join(lines) + "\n"

@@ -99,7 +99,7 @@ def test_an_unmounted_filesystem_is_kept_on_the_nodes_across_reload_and_restart(
 
     def counted_in_the_metrics() -> bool:
         lost = [line for line in (tmp_path / "m.prom").read_text().splitlines()
-                if line.startswith(f'inosync_node_lost_mounts{{instance="{name}",')]
+                if line.startswith(f'inosync_node_lost_mounts{{inosync_instance="{name}",')]
         return len(lost) == 2 and all(line.endswith("} 1") for line in lost)
 
     wait_until(counted_in_the_metrics, 10, "the lost mount counted in the metrics file")

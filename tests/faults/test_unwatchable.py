@@ -93,7 +93,8 @@ def test_an_unwatchable_directory_is_said_everywhere_and_watched_after_a_chmod(
         assert run_inosync("status", "-c", str(cfg)).returncode == 2  # CRITICAL
         wait_for(lambda: metrics.exists() and "inosync_unwatched_directories" in
                  metrics.read_text(), 10, "the metric")
-        assert 'inosync_unwatched_directories{instance="unwatchable"} 1' in metrics.read_text()
+        assert ('inosync_unwatched_directories{inosync_instance="unwatchable"} 1'
+                in metrics.read_text())
         assert (dst / "ok").read_text() == "readable"
 
         for path in (locked, locked / "sub"):
@@ -104,7 +105,7 @@ def test_an_unwatchable_directory_is_said_everywhere_and_watched_after_a_chmod(
         wait_for(lambda: (dst / "locked/sub/later").exists(), 10,
                  "a change below the directory now watched")
         wait_for(lambda: _status(daemon).startswith("in sync"), 10, "in sync again")
-        wait_for(lambda: 'inosync_unwatched_directories{instance="unwatchable"} 0' in
+        wait_for(lambda: 'inosync_unwatched_directories{inosync_instance="unwatchable"} 0' in
                  metrics.read_text(), 10, "the metric back to 0")
         assert_trees_equal(src, dst)
 

@@ -18,7 +18,8 @@ Which check shows that the service works under each hardening option of the unit
                               AF_INET: the ssh node on 127.0.0.1 (test_ssh_node...)
   CapabilityBoundingSet       owners, a setgid directory and a mode-000 file of another
                               user are mirrored exactly (test_enable_now...)
-  RuntimeDirectory            the ssh control socket in /run/inosync/remote
+  RuntimeDirectory            the ssh control socket in /run/inosync/remote/ssh (0700),
+                              status.json read by nobody (0755/0644)
   KillMode=mixed              a running rsync finishes during stop (test_stop_lets...)
   TimeoutStartSec= (default)  a first sync longer than it still starts (test_a_first_sync...)
 The non-root drop-in documented in packaging/README-systemd.md (User=, Group=,
@@ -329,8 +330,16 @@ rsh = "ssh -i /etc/inosync/id_test"
     box.run(["systemctl", "start", "inosync@remote"])
     wait_status(box, "inosync@remote.service", r"^in sync")
     wait_mirrored(box, "/srv/www", "/srv/via-ssh")
-    sockets = box.run(["find", "/run/inosync/remote", "-type", "s"]).stdout
-    assert sockets.strip(), "no ssh control socket in the RuntimeDirectory"
+    sockets = box.run(["find", "/run/inosync/remote/ssh", "-type", "s"]).stdout
+    assert sockets.strip(), "no ssh control socket in the RuntimeDirectory's ssh/"
+    modes = box.run(["stat", "-c", "%a", "/run/inosync/remote", "/run/inosync/remote/ssh",
+                     "/run/inosync/remote/status.json"]).stdout.split()
+    assert modes == ["755", "700", "644"], modes  # state for all, the sockets for root
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    checked = box.run([*nobody, "inosync", "status", "remote"], check=False)
+    assert checked.returncode == 0 and checked.stdout.startswith("INOSYNC OK - "), \
+        checked.stdout + checked.stderr  # a monitoring agent needs no privilege
+    assert box.run([*nobody, "ls", "/run/inosync/remote/ssh"], check=False).returncode != 0
     box.sh("echo both > /srv/www/both.txt")
     wait_mirrored(box, "/srv/www", "/srv/via-ssh")
     wait_mirrored(box, "/srv/www", "/srv/mirror")

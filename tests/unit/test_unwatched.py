@@ -76,5 +76,6 @@ def test_every_view_says_what_is_not_watched() -> None:
         "5 directories not watched, their changes not mirrored: a (Permission denied), "
         "b (Permission denied), c (Permission denied) and 2 more")
     assert state_dict(instance, [], 0.0)["unwatched"]["count"] == 5
-    assert 'inosync_unwatched_directories{instance="www"} 5' in metrics_text(instance, [], 0.0)
+    assert ('inosync_unwatched_directories{inosync_instance="www"} 5'
+            in metrics_text(instance, [], 0.0))
     assert describe_unwatched(Instance("www", "", "", 1, 0.0)) == ""
