@@ -25,12 +25,12 @@ from typing import TypeVar
 SUITE = "bookworm"
 # What the image needs to run the .deb without a download: its dependencies
 # (python3-systemd, rsync, openssh-client), sshd for an ssh node on 127.0.0.1,
-# netbase, without which "localhost" does not resolve, and the Depends of the
-# package's autopkgtest (debian/tests/control).
+# netbase, without which "localhost" does not resolve, and autopkgtest with the
+# Depends of the package's test (debian/tests/control).
 ROOTFS_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "netbase", "procps",
     "python3", "python3-systemd", "rsync", "openssh-client", "openssh-server",
-    "python3-pytest", "python3-hypothesis", "python3-prometheus-client",
+    "python3-pytest", "python3-hypothesis", "python3-prometheus-client", "autopkgtest", "dpkg-dev",
 )
 # A cached image unused for this long is removed (another checkout may still use its own).
 STALE_IMAGE_SECONDS = 7 * 24 * 3600
