@@ -24,12 +24,16 @@ from typing import TypeVar
 
 SUITE = "bookworm"
 # What the image needs to run the .deb without a download: its dependencies
-# (python3-systemd, rsync, openssh-client), sshd for an ssh node on 127.0.0.1, and
-# netbase, without which "localhost" does not resolve.
+# (python3-systemd, rsync, openssh-client), sshd for an ssh node on 127.0.0.1,
+# netbase, without which "localhost" does not resolve, and autopkgtest with the
+# Depends of the package's test (debian/tests/control).
 ROOTFS_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "netbase", "procps",
     "python3", "python3-systemd", "rsync", "openssh-client", "openssh-server",
+    "python3-pytest", "python3-hypothesis", "python3-prometheus-client", "autopkgtest", "dpkg-dev",
 )
+# A cached image unused for this long is removed (another checkout may still use its own).
+STALE_IMAGE_SECONDS = 7 * 24 * 3600
 # Run in the image before it is packed (mmdebstrap customize hook; $1 is the root).
 PREPARE_ROOT = r"""
 set -e
@@ -90,6 +94,7 @@ def rootfs_tarball(log: Callable[[str], None] = print) -> Path:
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time, other runs wait for it
         if tarball.exists():
+            os.utime(tarball)  # in use: not stale
             return tarball
         partial = directory / f"partial-{os.getpid()}.tar.zst"
         hook = directory / f"prepare-{os.getpid()}.sh"
@@ -108,10 +113,10 @@ def rootfs_tarball(log: Callable[[str], None] = print) -> Path:
             partial.unlink(missing_ok=True)
             hook.unlink(missing_ok=True)
         log(f"rootfs built in {time.monotonic() - started:.0f}s")
-        # Old keys are of no further use.
+        # Images of other recipes are removed once no run has used them for a while.
         for old in directory.glob(f"rootfs-{SUITE}-*.tar.zst"):
-            if old != tarball:
-                old.unlink()
+            if old != tarball and time.time() - old.stat().st_mtime > STALE_IMAGE_SECONDS:
+                old.unlink(missing_ok=True)
         return tarball
 
 

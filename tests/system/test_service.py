@@ -1,8 +1,9 @@
 """The real service under a real systemd, installed from the real package.
 
-Builds the .deb and .rpm (or reuses dist/ when it is newer than the sources), boots
-systemd 252 in a systemd-nspawn box made from a cached bookworm image, installs the .deb
-with apt and drives inosync@www as a sysadmin would. The tests run in file order and
+Builds the Debian source package, the .deb, the .src.rpm and the .rpm (or reuses dist/
+when it is newer than the sources), boots systemd 252 in a systemd-nspawn box made from a
+cached bookworm image, installs the .deb with apt, runs its autopkgtest and drives
+inosync@www and inosync.target as a sysadmin would, up to the purge. The tests run in file order and
 share the box: each one leaves the service as the next one expects it.
 
 Which check shows that the service works under each hardening option of the unit:
@@ -90,20 +91,36 @@ def _version() -> str:
 
 
 def _newest_source_mtime() -> float:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=REPO, capture_output=True,
-                            check=True).stdout.split(b"\0")
-    mtimes = [(REPO / os.fsdecode(name)).stat().st_mtime for name in listed
-              if name and (REPO / os.fsdecode(name)).exists()]
-    return max(mtimes)
+    """The newest mtime of the tree's files (without git: an unpacked release tarball)."""
+    skip = {".git", "dist", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
+            ".ruff_cache", ".hypothesis"}
+    newest = 0.0
+    for directory, subdirs, files in os.walk(REPO):
+        subdirs[:] = [d for d in subdirs if d not in skip]
+        for name in files:
+            path = os.path.join(directory, name)
+            if os.path.exists(path):
+                newest = max(newest, os.stat(path).st_mtime)
+    return newest
+
+
+def _deb_version() -> str:
+    first = (REPO / "packaging" / "debian" / "changelog").read_text().splitlines()[0]
+    match = re.match(r"inosync \(([^)]+)\)", first)
+    assert match, first
+    return match.group(1)
 
 
 @pytest.fixture(scope="module")
 def packages() -> dict[str, Path]:
-    """dist/'s .deb and .rpm, built by scripts/build-packages unless newer than the sources."""
-    version = _version()
-    wanted = {"deb": DIST / f"inosync_{version}_all.deb",
-              "rpm": DIST / f"inosync-{version}-1.noarch.rpm"}
+    """dist/'s packages, built by scripts/build-packages unless newer than the sources."""
+    version, deb_version = _version(), _deb_version()
+    wanted = {"deb": DIST / f"inosync_{deb_version}_all.deb",
+              "dsc": DIST / f"inosync_{deb_version}.dsc",
+              "orig": DIST / f"inosync_{version}.orig.tar.gz",
+              "tarball": DIST / f"inosync-{version}.tar.gz",
+              "rpm": DIST / f"inosync-{version}-1.noarch.rpm",
+              "srpm": DIST / f"inosync-{version}-1.src.rpm"}
     fresh = all(p.exists() for p in wanted.values()) and \
         min(p.stat().st_mtime for p in wanted.values()) > _newest_source_mtime()
     if not fresh:
@@ -178,54 +195,119 @@ def journal(box: Box, unit: str, *args: str) -> list[dict[str, str]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_rpm_lists_unit_man_pages_sample_vendored_module_and_scriptlets(
+def _rpm_query(package: Path, *args: str) -> str:
+    return subprocess.run(["rpm", "-qp", *args, str(package)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_rpm_installs_into_sitelib_byte_compiled_with_the_systemd_scriptlets(
         packages: dict[str, Path]) -> None:
-    rpm = str(packages["rpm"])
-    files = subprocess.run(["rpm", "-qlp", rpm], capture_output=True, text=True,
-                           check=True).stdout.split()
+    rpm = packages["rpm"]
+    files = _rpm_query(rpm, "-l").split()
+    sitelib = next(m.group(1) for f in files
+                   if (m := re.fullmatch(r"(/usr/lib/python3\.\d+/site-packages)/inosync", f)))
     for expected in ("/usr/bin/inosync", "/usr/lib/systemd/system/inosync@.service",
+                     "/usr/lib/systemd/system/inosync.target",
                      "/usr/share/man/man8/inosync.8.gz", "/usr/share/man/man5/inosync.toml.5.gz",
-                     "/etc/inosync/example.toml.sample", "/usr/lib/inosync/inosync/daemon.py",
-                     "/usr/lib/inosync/vendor/inotify_simple.py"):
+                     "/usr/share/doc/inosync/examples/example.toml",
+                     f"{sitelib}/inosync/daemon.py", f"{sitelib}/inosync-{_version()}.dist-info",
+                     "/etc/inosync"):
         assert expected in files, f"{expected} not in the rpm: {files}"
-    assert any(f.endswith("/inotify_simple.LICENSE") for f in files)
-    flags = subprocess.run(["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]", rpm],
-                           capture_output=True, text=True, check=True).stdout
-    assert "/etc/inosync/example.toml.sample cn" in flags, "sample is not %config(noreplace)"
-    scripts = subprocess.run(["rpm", "-qp", "--scripts", rpm], capture_output=True, text=True,
-                             check=True).stdout
-    assert re.search(r"postinstall scriptlet.*\n(.*\n)*.*systemctl --no-reload preset "
-                     r"inosync@\.service", scripts), scripts
-    assert re.search(r"preuninstall scriptlet.*\n(.*\n)*.*systemctl --no-reload disable --now "
-                     r"inosync@\.service", scripts), scripts
-    assert re.search(r"postuninstall scriptlet.*\n(.*\n)*.*systemctl try-restart "
-                     r"'inosync@\*\.service'", scripts), scripts
-    requires = subprocess.run(["rpm", "-qp", "--requires", rpm], capture_output=True, text=True,
-                              check=True).stdout.split("\n")
-    for dependency in ("python3-systemd", "rsync", "openssh-clients"):
+    # Byte-compiled at build time (%pyproject_install), both optimisation levels.
+    assert any(re.search(r"/inosync/__pycache__/daemon\.cpython-3\d+\.pyc$", f) for f in files)
+    assert any(f.endswith(".opt-1.pyc") for f in files)
+    # Fedora packages inotify_simple: required, not bundled.
+    assert not any("inotify_simple" in f for f in files)
+    requires = _rpm_query(rpm, "--requires").splitlines()
+    for dependency in ("rsync", "openssh-clients"):
         assert dependency in requires
+    assert any(re.fullmatch(r"python3\.\d+dist\(inotify-simple\) >= 1\.3", r) for r in requires)
+    assert any(re.fullmatch(r"python\(abi\) = 3\.\d+", r) for r in requires), requires
+    license_files = _rpm_query(rpm, "-L").split()
+    assert any(f.endswith(".dist-info/LICENSE") for f in license_files), license_files
+    scripts = _rpm_query(rpm, "--scripts")
+    post, preun, postun = (scripts.split(f"{kind} scriptlet")[1].split("scriptlet")[0]
+                           for kind in ("postinstall", "preuninstall", "postuninstall"))
+    assert "systemctl --no-reload preset inosync@.service inosync.target" in post
+    assert "systemctl --no-reload disable --now inosync@.service inosync.target" in preun
+    assert "systemctl stop 'inosync@*.service'" in preun
+    assert "systemctl try-restart inosync@\\*.service" in postun
+    srpm = _rpm_query(packages["srpm"], "-l").split()
+    assert sorted(srpm) == sorted(["inosync.spec", packages["tarball"].name]), srpm
 
 
-def test_deb_installs_files_and_no_instance_and_the_unit_verifies(
+def test_debian_source_package_is_built_from_the_release_tarball(
+        packages: dict[str, Path]) -> None:
+    dsc = packages["dsc"].read_text()
+    assert re.search(r"^Format: 3\.0 \(quilt\)$", dsc, re.M), dsc
+    listed = re.findall(r"^ [0-9a-f]{64} \d+ (\S+)$", dsc.split("Checksums-Sha256:")[1], re.M)
+    version, deb_version = _version(), _deb_version()
+    assert sorted(listed) == sorted([f"inosync_{version}.orig.tar.gz",
+                                     f"inosync_{version}.orig-inotify-simple.tar.gz",
+                                     f"inosync_{deb_version}.debian.tar.xz"]), listed
+    # The .orig.tar.gz is the release tarball, byte for byte.
+    assert packages["orig"].read_bytes() == packages["tarball"].read_bytes()
+    for name in listed:
+        assert (DIST / name).exists(), f"{name} is listed in the .dsc but not in dist/"
+    # debian/ comes from packaging/debian, unchanged.
+    listing = subprocess.run(["tar", "-tJf", str(DIST / f"inosync_{deb_version}.debian.tar.xz")],
+                             capture_output=True, text=True, check=True).stdout.split()
+    shipped = sorted(str(p.relative_to(REPO / "packaging")) for p in
+                     (REPO / "packaging" / "debian").rglob("*") if p.is_file())
+    assert sorted(f for f in listing if not f.endswith("/")) == shipped
+
+
+def test_deb_installs_files_enables_the_target_and_no_instance_and_the_units_verify(
         box: Box, packages: dict[str, Path]) -> None:
     depends = subprocess.run(["dpkg-deb", "-f", str(packages["deb"]), "Depends"],
                              capture_output=True, text=True, check=True).stdout
     for dependency in ("python3-systemd", "rsync", "openssh-client"):
         assert re.search(rf"(^|, ){dependency}(,|$| )", depends), depends
     files = box.run(["dpkg", "-L", "inosync"]).stdout.split()
-    for expected in ("/lib/systemd/system/inosync@.service", "/usr/bin/inosync",
-                     "/usr/share/man/man8/inosync.8.gz", "/usr/share/man/man5/inosync.toml.5.gz",
-                     "/etc/inosync/example.toml.sample",
+    for expected in ("/lib/systemd/system/inosync@.service", "/lib/systemd/system/inosync.target",
+                     "/usr/bin/inosync", "/usr/share/man/man8/inosync.8.gz",
+                     "/usr/share/man/man5/inosync.toml.5.gz",
+                     "/usr/share/doc/inosync/examples/example.toml", "/etc/inosync",
+                     "/usr/share/doc/inosync/copyright",
                      "/usr/lib/inosync/vendor/inotify_simple.py"):
         assert expected in files
-    conffiles = box.read("/var/lib/dpkg/info/inosync.conffiles") or ""
-    assert "/etc/inosync/example.toml.sample" in conffiles
+    # The copyright file is LICENSE's licence, word for word (DEP-5 indents it by one).
+    copyright_text = box.read("/usr/share/doc/inosync/copyright") or ""
+    licence = " ".join((REPO / "LICENSE").read_text().split("All rights reserved.")[1].split())
+    shipped = " ".join(copyright_text.split("License: BSD-3-Clause\n")[-1]
+                       .split("License: BSD-2-Clause")[0].replace("\n .\n", "\n").split())
+    assert shipped == licence
+    assert box.read("/var/lib/dpkg/info/inosync.conffiles") is None, "no conffile is shipped"
     # Debian 12 has no inotify_simple: the daemon can only be using the private copy.
     assert box.run(["python3", "-c", "import inotify_simple"], check=False).returncode != 0
-    # Installing enables and starts nothing: the template has no instance of its own.
+    # Installing enables and starts inosync.target, and no instance: the template has none.
     assert box.run(["systemctl", "list-units", "--all", "--no-legend", "inosync@*"]).stdout == ""
-    verify = box.run(["systemd-analyze", "verify", "--man=no", UNIT], check=False)
+    assert show(box, "inosync.target", "ActiveState", "UnitFileState") == \
+        {"ActiveState": "active", "UnitFileState": "enabled"}
+    verify = box.run(["systemd-analyze", "verify", "--man=no", UNIT, "inosync.target"],
+                     check=False)
     assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+
+
+def test_autopkgtest_runs_the_unit_tests_against_the_installed_package(
+        box: Box, packages: dict[str, Path]) -> None:
+    """autopkgtest's null runner in the box, on the source package and the .deb as built."""
+    box.run(["mkdir", "-p", "/tmp/adt"])
+    dsc = packages["dsc"].read_text()
+    sources = re.findall(r"^ [0-9a-f]{64} \d+ (\S+)$", dsc.split("Checksums-Sha256:")[1], re.M)
+    for path in (packages["deb"], packages["dsc"], *(DIST / name for name in sources)):
+        box.run(["sh", "-c", f"cat > /tmp/adt/{path.name}"], input=path.read_bytes())
+    result = box.run(["autopkgtest", "--output-dir", "/tmp/adt/out",
+                      f"/tmp/adt/{packages['deb'].name}", f"/tmp/adt/{packages['dsc'].name}",
+                      "--", "null"], check=False, timeout=600)
+    output = result.stdout + result.stderr
+    (ARTIFACTS / "autopkgtest.txt").write_text(output)
+    assert result.returncode == 0, output[-4000:]
+    assert re.search(r"^unit\s+PASS$", output, re.M), output[-4000:]
+    # The tests ran against the installed package, not a copy of the source.
+    assert "testing /usr/lib/python3/dist-packages/inosync/__init__.py" in output
+    log = box.read("/tmp/adt/out/unit-stdout") or ""
+    print(log.strip().splitlines()[-1] if log.strip() else output[-300:])
 
 
 def test_enable_now_reaches_active_in_sync_with_owners_and_modes_mirrored(box: Box) -> None:
@@ -404,10 +486,102 @@ def test_config_error_exits_78_without_a_restart_loop_but_missing_wpath_retries(
     late = show(box, "inosync@late.service", "SubState", "ExecMainStatus")
     assert late == {"SubState": "auto-restart", "ExecMainStatus": "1"}, late
     box.run(["systemctl", "stop", "inosync@late"])
-    # No config file: ConditionPathExists skips the instance quietly.
-    box.run(["systemctl", "start", "inosync@absent"])
-    assert show(box, "inosync@absent.service", "ActiveState", "ConditionResult") == \
-        {"ActiveState": "inactive", "ConditionResult": "no"}
+
+
+def test_an_instance_without_its_config_fails_loudly_naming_the_file(box: Box) -> None:
+    """A typo in the instance name: the start fails (it used to be skipped, exit 0)."""
+    unit = "inosync@wwww.service"
+    enable = box.run(["systemctl", "enable", "--now", "inosync@wwww"], check=False)
+    assert enable.returncode != 0, enable.stdout + enable.stderr
+    assert "inosync@wwww.service" in enable.stderr
+    state = show(box, unit, "ActiveState", "Result", "ExecMainStatus", "NRestarts")
+    assert state == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": "78",
+                     "NRestarts": "0"}, state
+    failed = box.run(["systemctl", "list-units", "--failed", "--no-legend", "--plain"]).stdout
+    assert "inosync@wwww.service" in failed
+    status = box.run(["systemctl", "status", "--no-pager", "--lines=10", unit],
+                     check=False).stdout
+    (ARTIFACTS / "status-typo.txt").write_text(status)
+    print(status)
+    assert "/etc/inosync/wwww.toml: no such file" in status
+    messages = [e["MESSAGE"] for e in journal(box, unit)]
+    assert any(m.startswith("/etc/inosync/wwww.toml: no such file") for m in messages), messages
+    box.run(["systemctl", "disable", "inosync@wwww"])
+    box.run(["systemctl", "reset-failed", "inosync@wwww"])
+
+
+def test_a_start_that_keeps_failing_hits_the_start_limit_until_reset_failed(box: Box) -> None:
+    """What packaging/README-systemd.md says: after 5 starts within 60 s systemd stops
+    restarting; the unit stays failed, even a manual start is refused, until
+    `systemctl reset-failed`."""
+    unit = "inosync@late.service"
+    too_quickly = "inosync@late.service: Start request repeated too quickly."
+    box.run(["rm", "-rf", "/srv/not-mounted"])
+    box.run(["systemctl", "reset-failed", "inosync@late"], check=False)  # a fresh count
+    box.run(["systemctl", "start", "inosync@late"], check=False)
+
+    def refusals() -> int:
+        return sum(1 for e in journal(box, unit) if e["MESSAGE"] == too_quickly)
+
+    def gave_up() -> dict[str, str]:
+        now = show(box, unit, "ActiveState", "SubState", "Result", "NRestarts")
+        assert refusals() == 1 and now["SubState"] == "failed", now
+        return now
+
+    state = wait_for(gave_up, 60, "the start limit to stop the restarts", interval=0.5)
+    print(f"start limit: {state}")
+    # systemd 252 keeps the last failure's result; the restarts are over.
+    assert state == {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code",
+                     "NRestarts": "5"}, state
+    # Within the minute a manual start is refused too, with the same message.
+    assert box.run(["systemctl", "start", "inosync@late"], check=False).returncode != 0
+    assert refusals() == 2
+    # The way out the README gives: fix the cause, reset-failed, start.
+    box.sh("mkdir -p /srv/not-mounted && echo back > /srv/not-mounted/index.html")
+    box.run(["systemctl", "reset-failed", "inosync@late"])
+    assert show(box, unit, "NRestarts")["NRestarts"] == "0"
+    box.run(["systemctl", "start", "inosync@late"])
+    assert show(box, unit, "ActiveState")["ActiveState"] == "active"
+    box.run(["systemctl", "stop", "inosync@late"])
+    box.run(["rm", "-f", "/etc/inosync/late.toml"])
+
+
+def _reloads(box: Box, unit: str) -> int:
+    return sum(1 for e in journal(box, unit) if e["MESSAGE"].startswith("Reloaded "))
+
+
+def test_inosync_target_starts_stops_and_reloads_every_enabled_instance(box: Box) -> None:
+    units = [UNIT, "inosync@two.service"]
+    box.sh("mkdir -p /srv/two /srv/two-mirror && echo two > /srv/two/a.txt")
+    box.write("/etc/inosync/two.toml", 'wpath = "/srv/two"\nrpath = "/srv/two-mirror"\n'
+              'rnodes = [""]\n')
+    # Enabling an instance adds it to the target.
+    box.run(["systemctl", "enable", "inosync@two"])
+    wants = box.run(["ls", "/etc/systemd/system/inosync.target.wants"]).stdout.split()
+    assert sorted(wants) == sorted(units), wants
+    # The target stops before its instances (the reverse of starting): stop returns while
+    # they drain their last syncs.
+    box.run(["systemctl", "stop", "inosync.target"])
+    for unit in units:
+        wait_for(lambda unit=unit: show(box, unit, "ActiveState")["ActiveState"] == "inactive",
+                 15, f"{unit} to stop with the target")
+        assert show(box, unit, "Result")["Result"] == "success"
+    # The target starts after its instances (a target's wants are ordered before it):
+    # start returns once every one of them is active, READY=1 sent.
+    box.run(["systemctl", "start", "inosync.target"])
+    for unit in units:
+        assert show(box, unit, "ActiveState")["ActiveState"] == "active", unit
+        wait_status(box, unit, r"^in sync")
+    pids = {unit: show(box, unit, "MainPID")["MainPID"] for unit in units}
+    before = {unit: _reloads(box, unit) for unit in units}
+    box.run(["systemctl", "reload", "inosync.target"])
+    for unit in units:
+        wait_for(lambda unit=unit: _reloads(box, unit) > before[unit], 10, f"{unit} to reload")
+        assert show(box, unit, "MainPID")["MainPID"] == pids[unit], "restarted, not reloaded"
+        wait_status(box, unit, r"^in sync")
+    wait_mirrored(box, "/srv/two", "/srv/two-mirror")
+    box.run(["systemctl", "disable", "--now", "inosync@two"])
+    box.run(["rm", "-f", "/etc/inosync/two.toml"])
 
 
 def _readme_block(path: str) -> str:
@@ -579,5 +753,21 @@ def test_package_upgrade_restarts_instances_and_removal_stops_them(box: Box) -> 
     box.run(["apt-get", "remove", "-y", "-q", "inosync"], timeout=120)
     assert show(box, UNIT, "ActiveState")["ActiveState"] == "inactive"
     assert box.run(["pgrep", "-f", "/usr/bin/inosync"], check=False).returncode == 1
-    # The admin's config stays; only purge would take the package's own conffile.
+    # The admin's config stays.
+    assert box.read("/etc/inosync/www.toml") is not None
+
+
+def test_purge_removes_what_the_package_made_and_keeps_the_admins_files(box: Box) -> None:
+    box.run(["apt-get", "purge", "-y", "-q", "inosync"], timeout=120)
+    assert box.run(["dpkg-query", "-W", "-f=${db:Status-Status}", "inosync"],
+                   check=False).stdout in ("", "not-installed")
+    left = box.sh("""
+        ls -d /run/inosync /etc/systemd/system/inosync.target.wants \
+            /etc/systemd/system/multi-user.target.wants/inosync* \
+            /etc/systemd/system/multi-user.target.wants/inosync.target \
+            /var/lib/systemd/deb-systemd-helper-enabled/inosync.target.dsh-also \
+            /lib/systemd/system/inosync* 2>/dev/null || true
+    """).stdout
+    assert left == "", f"left after purge: {left}"
+    # Configs and keys in /etc/inosync are the administrator's: they stay.
     assert box.read("/etc/inosync/www.toml") is not None

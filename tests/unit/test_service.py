@@ -112,13 +112,20 @@ def test_extensions_go_only_while_systemd_waits_for_ready(
 def test_an_extension_waiting_for_room_is_replaced_by_the_newer_one(
         listener: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
-    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    filler.setblocking(False)
-    try:
-        while True:  # a receiver that stopped reading: its queue is full
-            filler.sendto(b"FILLER=1", listener.path)
-    except BlockingIOError:
-        filler.close()
+    # A receiver that stopped reading: its queue is full. One sender's buffer can fill
+    # before the queue does (net.unix.max_dgram_qlen is 512 where systemd is PID 1, 10 by
+    # the kernel's default), so senders are added until a fresh one cannot send at all.
+    sent = -1
+    while sent != 0:
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        filler.setblocking(False)
+        sent = 0
+        try:
+            while True:
+                filler.sendto(b"FILLER=1", listener.path)
+                sent += 1
+        except BlockingIOError:
+            filler.close()
     clock = [0.0]
     notifier = Notifier(clock=lambda: clock[0])
     notifier.extend_timeout(5.0)
