@@ -71,19 +71,24 @@ class PathSet:
     def __bool__(self) -> bool:
         return self._count > 0
 
-    def covers(self, path: str) -> bool:
-        """Is `path` in the set or below a path in the set? covers(ROOT): a full sync."""
+    def _descend(self, path: str) -> tuple[bool, _TrieNode | None]:
+        """Walk `path` down the trie: whether a marked path was passed on the way (itself
+        or above it), and the node where `path` ends (None when it leaves the trie)."""
         node = self._root
         if node.marked:
-            return True
+            return True, node
         for part in split(path):
             next_node = node.children.get(part)
             if next_node is None:
-                return False
+                return False, None
             if next_node.marked:
-                return True
+                return True, next_node
             node = next_node
-        return False
+        return False, node
+
+    def covers(self, path: str) -> bool:
+        """Is `path` in the set or below a path in the set? covers(ROOT): a full sync."""
+        return self._descend(path)[0]
 
     def touches(self, path: str) -> bool:
         """Is `path` in the set, below a path in it, or above one? O(depth of `path`).
@@ -91,17 +96,8 @@ class PathSet:
         Every node of the trie lies on the way to a marked one, so reaching the end of
         `path` without passing a mark means some path in the set lies below it.
         """
-        node = self._root
-        if node.marked:
-            return True
-        for part in split(path):
-            next_node = node.children.get(part)
-            if next_node is None:
-                return False
-            if next_node.marked:
-                return True
-            node = next_node
-        return bool(node.children)
+        marked, end = self._descend(path)
+        return marked or (end is not None and bool(end.children))
 
     def add(self, path: str) -> None:
         node = self._root

@@ -167,14 +167,19 @@ def columns(rows: Sequence[tuple[str, ...]]) -> str:
                      for row in rows)
 
 
+def add_config_dir_option(parser: argparse.ArgumentParser) -> None:
+    """--config-dir, as `status` and `list` both take it."""
+    parser.add_argument("--config-dir", default=config_dir(), metavar="DIR",
+                        help=f"where NAME.toml files are (default ${CONFIG_DIR_VARIABLE} or "
+                        "/etc/inosync)")
+
+
 def list_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="inosync list", epilog=exitcodes.epilog("list"),
         description="Show every instance: configured (DIR/NAME.toml), enabled "
         "(systemctl enable inosync@NAME) and running, side by side.")
-    parser.add_argument("--config-dir", default=config_dir(), metavar="DIR",
-                        help=f"where NAME.toml files are (default ${CONFIG_DIR_VARIABLE} or "
-                        "/etc/inosync)")
+    add_config_dir_option(parser)
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:

@@ -22,9 +22,8 @@ from typing import Any
 from inosync import exitcodes
 from inosync.exitcodes import CRITICAL, OK, STATE_NAMES, UNKNOWN, WARNING
 from inosync.instances import (
-    CONFIG_DIR_VARIABLE,
     Found,
-    config_dir,
+    add_config_dir_option,
     discover,
     runtime_bases,
     unit_dir,
@@ -238,9 +237,7 @@ def status_command(argv: list[str]) -> int:
     parser.add_argument("--crit", type=float, default=300.0, metavar="SECONDS",
                         help="a node behind or failing for more than this is critical "
                         "(default 300)")
-    parser.add_argument("--config-dir", default=config_dir(), metavar="DIR",
-                        help=f"where NAME.toml files are (default ${CONFIG_DIR_VARIABLE} "
-                        "or /etc/inosync)")
+    add_config_dir_option(parser)
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:

@@ -50,3 +50,24 @@ def local_mirror(top: Path, **keys: object) -> tuple[Path, Path, Path]:
     src.mkdir()
     config = write_config(top / "w.toml", wpath=str(src), rpath=str(dst), rnodes=[""], **keys)
     return src, dst, config
+
+
+@contextmanager
+def open_world(prefix: str) -> Iterator[Path]:
+    """A 0755 directory under /tmp that users without privileges can walk (pytest's own
+    tmp dirs are root-only); removed after the block, whatever modes were left inside."""
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run without privileges")
+    top = Path(tempfile.mkdtemp(prefix=prefix))
+    top.chmod(0o755)
+    try:
+        yield top
+    finally:
+        for path, dirs, _ in os.walk(top):
+            for name in dirs:
+                os.chmod(os.path.join(path, name), 0o755)
+        shutil.rmtree(top)

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.daemon import write_config
 
-from faults.support import running, wait_for
+from faults.support import open_world, running, wait_for
 
 
 @pytest.fixture
 def world() -> Iterator[Path]:
-    """A tree an unprivileged rsync can walk (pytest's own tmp dirs are root-only)."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to run rsync as nobody")
-    top = Path(tempfile.mkdtemp(prefix="inosync-unreadable-"))
-    top.chmod(0o755)
-    try:
+    """A tree an unprivileged rsync can walk."""
+    with open_world("inosync-unreadable-") as top:
         yield top
-    finally:
-        shutil.rmtree(top)
 
 
 def test_unreadable_file_is_left_out_and_deletions_go_on(world: Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from helpers import assert_trees_equal
 from helpers.daemon import run_inosync, write_config
 
-from faults.support import notes, running, wait_for
+from faults.support import notes, open_world, running, wait_for
 
 NOBODY = 65534
 # The daemon, and the rsync it runs, without any capability: root's uid without
@@ -27,17 +25,8 @@ AS_A_USER = "--no-owner --no-group"
 
 @pytest.fixture
 def world() -> Iterator[Path]:
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to drop every capability")
-    top = Path(tempfile.mkdtemp(prefix="inosync-unwatchable-"))
-    top.chmod(0o755)
-    try:
+    with open_world("inosync-unwatchable-") as top:
         yield top
-    finally:
-        for path, dirs, _ in os.walk(top):
-            for name in dirs:
-                os.chmod(os.path.join(path, name), 0o755)
-        shutil.rmtree(top)
 
 
 def _locked_tree(src: Path) -> Path:
