@@ -70,8 +70,8 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     sys.path.insert(0, str(args.inosync_path.resolve()))
-    from inosync.drift import find_drift
-    from inosync.rsync import parse_itemized
+    from inosync.node.drift import find_drift
+    from inosync.rsync.argv import parse_itemized
 
     changed, stdout = workload(args.changed, args.lines)
     items = parse_itemized(stdout)

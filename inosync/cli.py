@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from inosync import __version__, exitcodes
-from inosync.check import check_command, local_rsync_problem
-from inosync.config import Config, ConfigError, load, validate
-from inosync.service import setup_logging
+from inosync.commands.check.command import check_command
+from inosync.config.load import Config, ConfigError, load, validate
+from inosync.daemon.service import setup_logging
+from inosync.daemon.start import local_rsync_problem
 
 EXIT_USAGE = exitcodes.USAGE
 log = logging.getLogger("inosync")
@@ -36,19 +37,19 @@ def _command(name: str) -> Callable[[list[str]], int]:
     if name == "check":
         return check_command
     if name == "status":
-        from inosync.statuscmd import status_command
+        from inosync.commands.status import status_command
         return status_command
     if name == "list":
-        from inosync.instances import list_command
+        from inosync.commands.list import list_command
         return list_command
     if name == "verify":
-        from inosync.verifycmd import verify_command
+        from inosync.commands.verify import verify_command
         return verify_command
     if name == "keygen":
-        from inosync.keygen import keygen_command
+        from inosync.commands.keygen import keygen_command
         return keygen_command
     if name == "migrate":
-        from inosync.migrate import migrate_command
+        from inosync.commands.migrate.command import migrate_command
         return migrate_command
     return demo_command
 
@@ -99,7 +100,7 @@ def _dispatch(args: list[str]) -> int:
     if args and not args[0].startswith("-"):
         print(unknown_command(args[0]), file=sys.stderr)
         return EXIT_USAGE
-    from inosync.daemon import install_signal_flags  # inotify: not for the other commands
+    from inosync.daemon.loop import install_signal_flags  # inotify: not for the other commands
     install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
     parser = _parser()
     try:
@@ -120,7 +121,7 @@ def _dispatch(args: list[str]) -> int:
 
 
 def run_daemon(cfg: Config, level: str) -> int:
-    from inosync.daemon import Daemon
+    from inosync.daemon.loop import Daemon
     setup_logging(level)
     log.info("inosync %s starting: %s -> %s", __version__, cfg.wpath,
              ", ".join(node.dest for node in cfg.nodes))
@@ -149,7 +150,7 @@ def demo_command(argv: list[str]) -> int:
         options = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0) and EXIT_USAGE
-    from inosync.daemon import install_signal_flags
+    from inosync.daemon.loop import install_signal_flags
     install_signal_flags()
     base = os.path.abspath(options.dir)
     src, dst = os.path.join(base, "src"), os.path.join(base, "dst")

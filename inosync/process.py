@@ -11,8 +11,12 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from inosync.rsync import Command
+from inosync.rsync.argv import Command
+
+PROBE_TIMEOUT_SECONDS = 60  # a one-shot command's child (check, verify) that never answers
 
 
 def _memfile(name: str, data: bytes = b"") -> int:
@@ -131,3 +135,31 @@ class Reaper:
             job.kill()
             job.wait(1.0)
         self.kill_at.clear()
+
+
+# -- one-shot children, for the commands ------------------------------------------------
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: exit status and its output."""
+
+    code: int
+    stdout: str
+    stderr: str
+    raw_stdout: bytes = b""  # as rsync wrote it: names need not be UTF-8
+
+    def message(self) -> str:
+        text = (self.stderr or self.stdout).strip()
+        return text.replace("\n", "\n    ") if text else "(no message)"
+
+
+def run(argv: Sequence[str], stdin: bytes = b"",
+        timeout: float = PROBE_TIMEOUT_SECONDS) -> Ran:
+    try:
+        done = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=timeout)
+    except OSError as error:
+        return Ran(127, "", f"cannot run {argv[0]}: {error.strerror}")
+    except subprocess.TimeoutExpired:
+        return Ran(124, "", f"no answer within {timeout:.0f} s")
+    return Ran(done.returncode, done.stdout.decode("utf-8", "backslashreplace"),
+               done.stderr.decode("utf-8", "backslashreplace"), done.stdout)

@@ -24,7 +24,7 @@ import tomllib
 from helpers import Daemon, Sshd, run_inosync, wait_converged, wait_until, write, write_config
 from helpers.daemon import REPO
 
-from inosync.hostkeys import known_hosts_file, ssh_settings
+from inosync.commands.check.host_keys import known_hosts_file, ssh_settings
 
 README = REPO / "README.md"
 SOURCE_ADDRESS = "127.0.0.1"  # the source host as the nodes see it

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from helpers import Daemon, Sshd, run_inosync, wait_converged, wait_until, write
 
-from inosync.config import load
+from inosync.config.load import load
 
 
 def output(res: subprocess.CompletedProcess[str]) -> str:

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from inosync import link as link_mod
-from inosync.config import Config, validate
-from inosync.link import NodeLink
+from inosync.config.load import Config, validate
+from inosync.node import link as link_mod
+from inosync.node.link import NodeLink
+from inosync.node.reach import LOOKUP_INTERVAL, PortProbe, SocketAddress
 from inosync.process import Job
-from inosync.reach import LOOKUP_INTERVAL, PortProbe, SocketAddress
-from inosync.rsync import Command
+from inosync.rsync.argv import Command
 
 
 def config(rnode: str, rsh: str = "ssh -p 2222") -> Config:

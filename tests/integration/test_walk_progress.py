@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from inosync.excludes import ExcludeMatcher
-from inosync.watcher import Watcher
-from inosync.watchlimit import PROGRESS_EVERY
+from inosync.rsync.excludes import ExcludeMatcher
+from inosync.source.watch_limit import PROGRESS_EVERY
+from inosync.source.watcher import Watcher
 
 DIRS = 4 * PROGRESS_EVERY
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from helpers import make_tree, write_config
 
-from inosync import check, watchlimit
+from inosync.commands.check import command as check
+from inosync.source import watch_limit as watchlimit
 
 
 def _config(tmp_path: Path) -> Path:

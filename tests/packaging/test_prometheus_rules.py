@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inosync.nodestate import NodeFacts
-from inosync.views import INSTANCE_LABEL, Instance, metrics_text
+from inosync.report.node_facts import NodeFacts
+from inosync.report.views import INSTANCE_LABEL, Instance, metrics_text
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "etc" / "inosync.rules.yml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inosync.check import rsync_version_problem, writable_script
+from inosync.commands.check.command import rsync_version_problem, writable_script
 
 
 @pytest.mark.parametrize("line, bad", [

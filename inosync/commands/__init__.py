@@ -1,0 +1,1 @@
+"""The one-shot commands (`inosync check`, `status`, `verify`, ...), one module each."""

@@ -1,0 +1,1 @@
+"""`inosync check`: the config, then each node, tried as the daemon would."""

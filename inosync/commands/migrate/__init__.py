@@ -1,0 +1,1 @@
+"""`inosync migrate`: older inosync and lsyncd configs read as data, written as TOML."""

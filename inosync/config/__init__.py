@@ -1,0 +1,1 @@
+"""The instance's TOML config, checked into frozen dataclasses (pure)."""

@@ -1,0 +1,1 @@
+"""The daemon: the loop that turns source facts into node work, and systemd."""

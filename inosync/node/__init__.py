@@ -1,0 +1,1 @@
+"""One node: the runner that syncs it, how it is reached, and how it is verified."""

@@ -1,0 +1,1 @@
+"""The source tree: inotify watches, what they report, and what the tree looks like now."""
