@@ -17,7 +17,6 @@ from inosync.config.load import Config, ConfigError, load, validate
 from inosync.daemon.service import setup_logging
 from inosync.daemon.start import local_rsync_problem
 
-EXIT_USAGE = exitcodes.USAGE
 log = logging.getLogger("inosync")
 
 # Every command, with its line in `inosync --help`.
@@ -99,7 +98,7 @@ def _dispatch(args: list[str]) -> int:
         return _command(args[0])(args[1:])
     if args and not args[0].startswith("-"):
         print(unknown_command(args[0]), file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     from inosync.daemon.loop import install_signal_flags  # inotify: not for the other commands
     install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
     parser = _parser()
@@ -108,7 +107,7 @@ def _dispatch(args: list[str]) -> int:
         if not options.config:
             parser.error("name a command, or -c FILE to run the daemon (see inosync --help)")
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_USAGE
+        return int(error.code or 0) and exitcodes.USAGE
     try:
         # A missing wpath is not a config error here: it may be a mount that comes later,
         # so the daemon exits 1 and systemd retries, instead of 78 (do not restart).
@@ -149,7 +148,7 @@ def demo_command(argv: list[str]) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_USAGE
+        return int(error.code or 0) and exitcodes.USAGE
     from inosync.daemon.loop import install_signal_flags
     install_signal_flags()
     base = os.path.abspath(options.dir)
@@ -164,7 +163,7 @@ def demo_command(argv: list[str]) -> int:
     except OSError as error:
         print(f"inosync demo: {base}: cannot make the demo tree there ({error.strerror}) - "
               "name a directory, or a path that does not exist yet", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     cfg = validate({"wpath": src, "rpath": dst, "rnodes": [""]}, "<demo>")
     print(f"inosync demo: mirroring {src} -> {dst}\n"
           f"Edit {os.path.join(src, 'hello.txt')} (or add files under {src}) and watch "

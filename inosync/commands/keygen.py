@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from inosync import exitcodes
 from inosync.config.load import Config, ConfigError, Node, load
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
-    exitcodes.OK, exitcodes.FAILURE, exitcodes.USAGE, exitcodes.CONFIG)
 CONFIG_DIR = "/etc/inosync"
 
 
@@ -112,29 +110,29 @@ def keygen_command(argv: list[str]) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_USAGE
+        return int(error.code or 0) and exitcodes.USAGE
     name = options.name
     if not name or "/" in name or name.startswith("."):
         print(f"inosync keygen: {name!r} is not an instance name - use the config's name "
               "without .toml, e.g. www", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     if '"' in options.source or any(c.isspace() for c in options.source):
         print(f'inosync keygen: --from {options.source!r}: write patterns separated by "," '
               "without spaces or quotes, e.g. 192.0.2.10,2001:db8::10", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     config_path = options.config or os.path.join(options.dir, f"{name}.toml")
     try:
         cfg = load(config_path, exists=lambda path: True)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
-        return EXIT_CONFIG
+        return exitcodes.CONFIG
     key = os.path.join(options.dir, f"{name}.key")
     for path in (key, key + ".pub"):
         if os.path.lexists(path):
             print(f"inosync keygen: {path} exists - keygen never overwrites a key; remove it "
                   "first, or keep it and add its .pub line to the nodes yourself",
                   file=sys.stderr)
-            return EXIT_FAILURE
+            return exitcodes.FAILURE
     try:
         public_key = make_key(key, name)
     except (OSError, subprocess.CalledProcessError) as error:
@@ -142,7 +140,7 @@ def keygen_command(argv: list[str]) -> int:
         why = said.decode("utf-8", "replace").strip() or str(error)
         print(f"inosync keygen: cannot make {key} ({why}) - is {options.dir} a writable "
               "directory and ssh-keygen installed?", file=sys.stderr)
-        return EXIT_FAILURE
+        return exitcodes.FAILURE
     print(f"# made {key} (ed25519, mode 0600) and {key}.pub")
     print("\n".join(node_lines(cfg, public_key, key, options.source)), flush=True)
-    return EXIT_OK
+    return exitcodes.OK

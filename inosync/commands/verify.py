@@ -24,11 +24,11 @@ from inosync.node.drift import Drift, find_drift, summary
 from inosync.process import run
 from inosync.rsync import argv as rsync
 from inosync.rsync.excludes import ExcludeMatcher
+from inosync.rsync.outcomes import Outcome, classify_exit
+from inosync.rsync.output import parse_itemized
 from inosync.source import mounts
 from inosync.source.tree import count_entries, listable
 
-EXIT_MATCH, EXIT_DRIFT, EXIT_ERROR = exitcodes.OK, exitcodes.DRIFT, exitcodes.ERROR
-EXIT_CONFIG = exitcodes.CONFIG
 SHOWN_PATHS = 50
 
 
@@ -42,9 +42,9 @@ def compare(cfg: Config, node: Node, left_out: frozenset[str] = frozenset()
             ) -> tuple[list[Drift] | None, str]:
     """The node's drift, or None and rsync's message."""
     ran = run(rsync.whole_tree_dry_run(cfg, node, None, left_out).argv, timeout=24 * 3600)
-    if rsync.classify_exit(ran.code)[0] is not rsync.Outcome.OK:
-        return None, f"rsync exit {ran.code} ({rsync.classify_exit(ran.code)[1]}): {ran.message()}"
-    return find_drift(rsync.parse_itemized(ran.raw_stdout)), ""
+    if classify_exit(ran.code)[0] is not Outcome.OK:
+        return None, f"rsync exit {ran.code} ({classify_exit(ran.code)[1]}): {ran.message()}"
+    return find_drift(parse_itemized(ran.raw_stdout)), ""
 
 
 def repair(cfg: Config, node: Node, drift: Sequence[Drift],
@@ -60,7 +60,7 @@ def repair(cfg: Config, node: Node, drift: Sequence[Drift],
         return 0, note
     command = rsync.batch_sync(cfg, node, None, listable(cfg.wpath, paths), left_out)
     ran = run(command.argv, command.stdin, timeout=24 * 3600)
-    if rsync.classify_exit(ran.code)[0] is not rsync.Outcome.OK:
+    if classify_exit(ran.code)[0] is not Outcome.OK:
         return ran.code, f"; repair failed with rsync exit {ran.code}: {ran.message()}"
     return 0, f"; repaired {len(paths)} paths" + note
 
@@ -77,18 +77,18 @@ def verify_command(argv: list[str]) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_ERROR
+        return int(error.code or 0) and exitcodes.ERROR
     try:
         cfg = load(options.config)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
-        return EXIT_CONFIG
+        return exitcodes.CONFIG
     nodes = [n for n in cfg.nodes if not options.node or {n.name, n.spec} & set(options.node)]
     if not nodes:
         print(f"{cfg.path}: no node is named {', '.join(options.node)} - known: "
               f"{', '.join(n.name for n in cfg.nodes)}", file=sys.stderr)
-        return EXIT_ERROR
-    verdict = EXIT_MATCH
+        return exitcodes.ERROR
+    verdict = exitcodes.OK
     left_out = lost_mounts(cfg)
     for path in sorted(left_out):
         print(f"{os.path.join(cfg.wpath, path)}: nothing is mounted on it (/etc/fstab lists "
@@ -98,17 +98,17 @@ def verify_command(argv: list[str]) -> int:
         drift, problem = compare(cfg, node, left_out)
         if drift is None:
             print(f"{node.name}: cannot compare: {problem}", file=sys.stderr)
-            verdict = EXIT_ERROR
+            verdict = exitcodes.ERROR
             continue
         if not drift:
             print(f"{node.name}: in sync")
             continue
-        verdict = max(verdict, EXIT_DRIFT)
+        verdict = max(verdict, exitcodes.DRIFT)
         outcome = ""
         if options.repair:
             code, outcome = repair(cfg, node, drift, left_out)
             if code:
-                verdict = EXIT_ERROR
+                verdict = exitcodes.ERROR
         print(f"{node.name}: drift: {summary(drift)}{outcome}")
         for item in drift[:SHOWN_PATHS]:
             print(f"  {item.kind:<10} {item.path or '.'}")

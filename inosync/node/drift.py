@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from inosync.changes import ROOT, PathSet
-from inosync.rsync.argv import Itemized
+from inosync.rsync.output import Itemized
 
 KINDS = ("missing", "extra", "content", "attributes")
 

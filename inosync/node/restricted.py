@@ -5,7 +5,7 @@ shell, so renames cannot be replayed with mv, and every path is relative to that
 directory. Rather than asking, inosync sends one shell command over the node's ssh before
 its first sync and recognises rrsync's refusal. From then on the node is addressed as
 "user@host:" (rrsync's directory), so every command builder follows unchanged, and renames
-go through rsync alone (`rsync.rooted_move`).
+go through rsync alone (`rooted_move`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from inosync.changes import Move
 from inosync.config.load import Config, Node
 from inosync.rsync import argv as rsync
 from inosync.rsync.argv import Command
+from inosync.rsync.moves import linked_move, rooted_move
 from inosync.source.tree import excluded_below
 
 # Not "true": rrsync lets that one through, as a connectivity check.
@@ -62,8 +63,8 @@ def linked_moves(cfg: Config, node: Node, control_path: str | None, moves: Seque
     for index, move in enumerate(moves):
         excluded = excluded_below(cfg.wpath, cfg.rexcludes, move.dst)
         if not restricted:
-            commands.append(rsync.linked_move(cfg, node, move, excluded))
-        elif (command := rsync.rooted_move(cfg, node, control_path, move, excluded,
+            commands.append(linked_move(cfg, node, move, excluded))
+        elif (command := rooted_move(cfg, node, control_path, move, excluded,
                                            origin_of(move.src, moves[:index]))):
             commands.append(command)
     return commands

@@ -22,7 +22,10 @@ from inosync.node.reach import PortProbe
 from inosync.process import Job
 from inosync.report.node_facts import NodeFacts, Verification, derive_state
 from inosync.rsync import argv as rsync
-from inosync.rsync.argv import Command, Outcome
+from inosync.rsync.argv import Command
+from inosync.rsync.moves import failed_moves, remote_moves
+from inosync.rsync.outcomes import Outcome, classify_exit
+from inosync.rsync.output import bytes_sent, parse_itemized, sender_failures
 from inosync.source.tree import listable, needs_move_check
 
 log = logging.getLogger("inosync.node")
@@ -164,7 +167,7 @@ class NodeRunner:
         if moves and (self._rebuilds_moves() or needs_move_check(self.cfg.rexcludes)):
             self.batch_paths = dirty + [move.dst for move in moves]
         if moves and self.node.kind == "ssh" and not self.restricted:
-            self._run("moves", rsync.remote_moves(self.cfg, self.node, self.control_path,
+            self._run("moves", remote_moves(self.cfg, self.node, self.control_path,
                                                   moves), dry_run)
             return
         if moves and self.node.kind == "local":
@@ -189,7 +192,7 @@ class NodeRunner:
         node backs off like any failed sync and is asked again)."""
         found = restricted.verdict(code, stderr)
         if found is None:
-            outcome, meaning = rsync.classify_exit(code)
+            outcome, meaning = classify_exit(code)
             self._failed(outcome, meaning, stderr, code)
             return
         self.restricted, self.asked_with = found, self.cfg.rsh
@@ -244,7 +247,7 @@ class NodeRunner:
         """The delete bound is all-or-nothing: a full sync that would delete more than the
         bound deletes nothing at all (and still sends what is new or changed)."""
         bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
-        items = rsync.parse_itemized(stdout)
+        items = parse_itemized(stdout)
         self.would_delete = sum(item.is_deletion for item in items)
         refused = not dry_run and 0 <= bound < self.would_delete
         if self.count_drift:  # a reload: the full sync repairs what this finds
@@ -275,7 +278,7 @@ class NodeRunner:
         if self.pending.full:  # events were lost meanwhile: the full sync sees to it all
             self.verify_changes = None
             return
-        drift = find_drift(rsync.parse_itemized(stdout), self.verify_changes or ())
+        drift = find_drift(parse_itemized(stdout), self.verify_changes or ())
         deletions = sum(d.is_deletion for d in drift)
         bound = rsync.max_delete_for(self.cfg.max_delete_share, self.source_entries())
         repair = [d for d in drift if not (0 <= bound < deletions and d.is_deletion)]
@@ -348,10 +351,10 @@ class NodeRunner:
 
     def _finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
                   dry_run: bool) -> None:
-        if self.phase == "count" and rsync.classify_exit(code)[0] is Outcome.OK:
+        if self.phase == "count" and classify_exit(code)[0] is Outcome.OK:
             self._counted(stdout, dry_run)
             return
-        if self.phase == "verify" and rsync.classify_exit(code)[0] is Outcome.OK:
+        if self.phase == "verify" and classify_exit(code)[0] is Outcome.OK:
             self._verified(stdout)
             return
         if self.phase == "detect":
@@ -363,15 +366,15 @@ class NodeRunner:
                           "the batch sends it instead", self.node.name, code)
             else:
                 log.debug("%s: rebuilt a renamed path from its old copy, %s bytes sent",
-                          self.node.name, rsync.bytes_sent(stdout))
-            if self.linked_queue and rsync.classify_exit(code)[0] is not Outcome.TRANSIENT:
+                          self.node.name, bytes_sent(stdout))
+            if self.linked_queue and classify_exit(code)[0] is not Outcome.TRANSIENT:
                 self._run("moves", self.linked_queue.pop(0), dry_run)
             else:
                 self.linked_queue = []
                 self._start_sync(dry_run)
             return
         if self.phase == "moves":
-            failed = rsync.failed_moves(stdout)
+            failed = failed_moves(stdout)
             if code != 0:  # the script did not run through: assume none of them moved
                 failed = set(range(len(self.batch_moves)))
             self._resend_moves(sorted(failed))
@@ -379,7 +382,7 @@ class NodeRunner:
                       len(self.batch_moves) - len(failed), len(self.batch_moves))
             self._start_sync(dry_run)
             return
-        outcome, meaning = rsync.classify_exit(code)
+        outcome, meaning = classify_exit(code)
         if outcome is Outcome.OK:
             self._succeeded(code, stdout, seconds)
         elif outcome is Outcome.GUARD:
@@ -390,7 +393,7 @@ class NodeRunner:
     def _succeeded(self, code: int, stdout: bytes, seconds: float) -> None:
         full = self.phase == "full"
         count = len(self.batch_paths)
-        sent = rsync.bytes_sent(stdout)
+        sent = bytes_sent(stdout)
         if self.state == "retrying" and self.failures:
             log.warning("%s: back in sync after %d failed attempts", self.node.name,
                         self.failures)
@@ -477,7 +480,7 @@ class NodeRunner:
     def _skip_unreadable(self, stderr: bytes) -> bool:
         """After exit 23: leave out what the source would not let rsync read. True when
         that is all that went wrong, so the batch can be redone at once."""
-        found = rsync.sender_failures(stderr, self.cfg.wpath)
+        found = sender_failures(stderr, self.cfg.wpath)
         new = {path: why for path, why in found.items() if not self.unreadable.covers(path)}
         for path, why in new.items():
             log.error("%s: cannot read %r on the source (%s); it is left out, and left "

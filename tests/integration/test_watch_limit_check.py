@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import make_tree, write_config
 
+from inosync import exitcodes
 from inosync.commands.check import command as check
 from inosync.source import watch_limit as watchlimit
 
@@ -32,12 +33,12 @@ def test_check_warns_when_the_tree_needs_more_watches_than_the_limit(
     # The kernel's limit is shared by everything on this machine; pretend it is low
     # instead of lowering it under other programs.
     monkeypatch.setattr(watchlimit, "watch_limit", lambda: needed - 1)
-    assert check.check_command(["-c", str(config)]) == check.EXIT_OK  # a warning, not a failure
+    assert check.check_command(["-c", str(config)]) == exitcodes.OK  # a warning, not a failure
     err = capsys.readouterr().err
     assert f"{config}: warning: {tmp_path / 'src'}: {needed} directories need one inotify " \
            "watch each" in err
     assert "sysctl -w fs.inotify.max_user_watches=" in err
 
     monkeypatch.setattr(watchlimit, "watch_limit", lambda: needed)
-    assert check.check_command(["-c", str(config)]) == check.EXIT_OK
+    assert check.check_command(["-c", str(config)]) == exitcodes.OK
     assert "warning" not in capsys.readouterr().err

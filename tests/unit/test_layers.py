@@ -32,7 +32,8 @@ PACKAGE = Path(inosync.__file__).parent
 
 
 def unit_of(module: str) -> str:
-    """`commands.check.command` -> `commands.check`, `commands.list` -> itself, `node.runner` -> `node`."""
+    """The unit a module belongs to: `node.runner` -> `node`; under commands/, each command:
+    `commands.check.command` -> `commands.check`, `commands.list` -> itself."""
     parts = module.split(".")
     if parts[0] == "commands" and len(parts) > 1:
         return ".".join(parts[:2])

@@ -24,10 +24,9 @@ from inosync.process import run
 from inosync.report.state_files import instance_name
 from inosync.rsync import argv as rsync
 from inosync.rsync.excludes import ExcludeMatcher
+from inosync.rsync.outcomes import Outcome, classify_exit
 from inosync.source.watch_limit import watch_shortage
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
-    exitcodes.OK, exitcodes.FAILURE, exitcodes.USAGE, exitcodes.CONFIG)
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
 UNIT_CONFIG_DIR = "/etc/inosync"  # inosync@NAME.service runs /etc/inosync/NAME.toml
@@ -76,10 +75,10 @@ def dry_run_problem(cfg: Config, node: Node) -> str:
     else:
         return (f"node {node.name!r}: rrsync on the node stayed busy with another rsync (the "
                 "daemon's?) - run check again")
-    if rsync.classify_exit(ran.code)[0] is rsync.Outcome.OK:
+    if classify_exit(ran.code)[0] is Outcome.OK:
         return ""
     return (f"node {node.name!r}: the daemon's rsync fails with exit {ran.code} "
-            f"({rsync.classify_exit(ran.code)[1]}) - fix {key_to_fix(cfg, ran.code, ran.stderr)}"
+            f"({classify_exit(ran.code)[1]}) - fix {key_to_fix(cfg, ran.code, ran.stderr)}"
             f"; rsync said:\n    {ran.message()}")
 
 
@@ -164,12 +163,12 @@ def check_command(argv: list[str]) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_USAGE
+        return int(error.code or 0) and exitcodes.USAGE
     try:
         cfg = load(options.config)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
-        return EXIT_CONFIG
+        return exitcodes.CONFIG
     if shortage := watch_shortage(cfg.wpath, ExcludeMatcher(cfg.rexcludes)):
         print(f"{cfg.path}: warning: {shortage}", file=sys.stderr, flush=True)
     for warning in sandbox_problems(cfg):
@@ -183,7 +182,7 @@ def check_command(argv: list[str]) -> int:
     for problem in problems:
         print(f"{cfg.path}: {problem}", file=sys.stderr)
     if problems:
-        return EXIT_FAILURE
+        return exitcodes.FAILURE
     print(f"{cfg.path}: ok - {len(cfg.nodes)} node(s) reachable and writable; the daemon's "
           "rsync runs against each", flush=True)
-    return EXIT_OK
+    return exitcodes.OK

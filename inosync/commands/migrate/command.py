@@ -26,8 +26,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on old Pythons
     import tomli as tomllib
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREADABLE = (
-    exitcodes.OK, exitcodes.REFUSED, exitcodes.USAGE, exitcodes.CONFIG)
 SERVICE_DIR = "/etc/inosync"
 COMMENT_WIDTH = 86  # a note as comment lines: "# " and this fit 88 columns
 _LUA_BLOCK = re.compile(r"^\s*(sync|settings)\s*[{(=]", re.MULTILINE)
@@ -96,7 +94,7 @@ def write_instance(instance: Instance, source: str, out_dir: str,
                    shared: tuple[Note, ...] = ()) -> tuple[bool, int]:
     """Validate, write and re-check one instance; print what happened.
 
-    Returns whether the file was written, and EXIT_OK or EXIT_REFUSED.
+    Returns whether the file was written, and exitcodes.OK or exitcodes.REFUSED.
     """
     path = os.path.join(out_dir, instance.name + ".toml")
     text = render(instance, source, path, shared)
@@ -105,24 +103,24 @@ def write_instance(instance: Instance, source: str, out_dir: str,
     except ConfigError as error:
         _say([f"{source}: {instance.origin}: not written, {path} would not be valid:",
               *("  " + p for p in error.problems)], error=True)
-        return False, EXIT_REFUSED
+        return False, exitcodes.REFUSED
     try:
         written = write_new(path, text)
     except OSError as error:
         _say([f"{path}: cannot write it ({error.strerror})"], error=True)
-        return False, EXIT_REFUSED
+        return False, exitcodes.REFUSED
     if not written:
         _say([f"{path}: exists - left alone; move it away or use --out-dir to write "
               f"{instance.name}.toml elsewhere"], error=True)
-        return False, EXIT_REFUSED
-    status = EXIT_REFUSED if instance.refused else EXIT_OK
+        return False, exitcodes.REFUSED
+    status = exitcodes.REFUSED if instance.refused else exitcodes.OK
     _say([f"{path}: written from {instance.origin}"])
     try:
         load(path)
     except ConfigError as error:
         _say([f"{path}: written, but: {p.split(': ', 1)[-1]}" for p in error.problems],
              error=True)
-        status = EXIT_REFUSED
+        status = exitcodes.REFUSED
     if os.path.abspath(out_dir) != SERVICE_DIR:
         _say([f"  cp {path} {SERVICE_DIR}/ && systemctl enable --now inosync@{instance.name}"])
     else:
@@ -143,26 +141,26 @@ def migrate_command(argv: list[str]) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
-        return int(error.code or 0) and EXIT_USAGE
+        return int(error.code or 0) and exitcodes.USAGE
     source: str = options.old
     try:
         with open(source, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as error:
         _say([f"{source}: cannot read it ({error.strerror})"], error=True)
-        return EXIT_UNREADABLE
+        return exitcodes.CONFIG
     except UnicodeDecodeError:
         _say([f"{source}: is not UTF-8 text - convert it first (iconv)"], error=True)
-        return EXIT_UNREADABLE
+        return exitcodes.CONFIG
     try:
         migration = read_input(source, text)
     except Unreadable as error:
         _say([note.render(source) for note in error.notes], error=True)
-        return EXIT_UNREADABLE
+        return exitcodes.CONFIG
     except Refused as error:
         _say([note.render(source) for note in error.notes] +
              [f"{source}: nothing written"], error=True)
-        return EXIT_REFUSED
+        return exitcodes.REFUSED
     return _write_all(migration, source, options.out_dir)
 
 
@@ -179,13 +177,13 @@ def _write_all(migration: Migration, source: str, out_dir: str) -> int:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
         _say([f"{out_dir}: cannot create it ({error.strerror})"], error=True)
-        return EXIT_REFUSED
+        return exitcodes.REFUSED
     shared = migration.notes + migration.refused
     results = [write_instance(instance, source, out_dir, shared)
                for instance in migration.instances]
     if not any(written for written, _ in results):
         _say([f"{source}: nothing written"], error=True)
-        return EXIT_REFUSED
-    if migration.refused or any(status != EXIT_OK for _, status in results):
-        return EXIT_REFUSED
-    return EXIT_OK
+        return exitcodes.REFUSED
+    if migration.refused or any(status != exitcodes.OK for _, status in results):
+        return exitcodes.REFUSED
+    return exitcodes.OK

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from inosync.changes import is_under
 from inosync.node.drift import Drift, count_by_kind, find_drift, kind_of, summary
-from inosync.rsync.argv import Itemized, parse_itemized
+from inosync.rsync.output import Itemized, parse_itemized
 
 DRY_RUN = b"""\
 *deleting   extra

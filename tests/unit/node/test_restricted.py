@@ -10,6 +10,8 @@ from inosync.changes import Move
 from inosync.config.load import validate
 from inosync.node import restricted
 from inosync.rsync import argv as rsync
+from inosync.rsync.moves import rooted_move, rrsync_safe
+from inosync.rsync.output import parse_itemized
 
 REFUSAL = b"/usr/bin/rrsync error: SSH_ORIGINAL_COMMAND does not run rsync\n"
 PERL_REFUSAL = b"/usr/bin/rrsync: SSH_ORIGINAL_COMMAND='echo inosync-shell' is not rsync\n"
@@ -63,7 +65,7 @@ def test_a_restricted_node_is_addressed_relative_to_rrsyncs_directory() -> None:
 def test_a_dir_rename_copies_from_the_old_place_named_from_rrsyncs_root() -> None:
     cfg = config()
     node = restricted.rooted(cfg.nodes[0])
-    command = rsync.rooted_move(cfg, node, "/run/n1.sock", Move("a/old", "b/new", True),
+    command = rooted_move(cfg, node, "/run/n1.sock", Move("a/old", "b/new", True),
                                 ["x.tmp"])
     assert command is not None
     argv = command.argv
@@ -77,7 +79,7 @@ def test_a_dir_rename_copies_from_the_old_place_named_from_rrsyncs_root() -> Non
 def test_a_file_rename_sends_the_new_name_against_the_old_file() -> None:
     cfg = config()
     node = restricted.rooted(cfg.nodes[0])
-    command = rsync.rooted_move(cfg, node, None, Move("a/f", "g", False), [])
+    command = rooted_move(cfg, node, None, Move("a/f", "g", False), [])
     assert command is not None
     argv = command.argv
     assert argv.count("--fuzzy") == 2 and "--copy-dest=/a" in argv
@@ -93,7 +95,7 @@ def test_the_old_copy_before_earlier_renames_in_the_batch_is_the_first_basis() -
     assert restricted.origin_of("site2x/f", moves[:1]) == "site2x/f"
     cfg = config()
     node = restricted.rooted(cfg.nodes[0])
-    command = rsync.rooted_move(cfg, node, None, moves[1], [], "site/d/f")
+    command = rooted_move(cfg, node, None, moves[1], [], "site/d/f")
     assert command is not None
     dests = [w for w in command.argv if w.startswith("--copy-dest=")]
     assert dests == ["--copy-dest=/site/d", "--copy-dest=/site2/d"]
@@ -103,13 +105,13 @@ def test_the_old_copy_before_earlier_renames_in_the_batch_is_the_first_basis() -
 def test_names_rrsync_would_split_or_glob_are_resent_instead(name: str) -> None:
     cfg = config()
     node = restricted.rooted(cfg.nodes[0])
-    assert rsync.rooted_move(cfg, node, None, Move(name, "plain", False), []) is None
-    assert rsync.rooted_move(cfg, node, None, Move("plain", f"d/{name}", True), []) is None
+    assert rooted_move(cfg, node, None, Move(name, "plain", False), []) is None
+    assert rooted_move(cfg, node, None, Move("plain", f"d/{name}", True), []) is None
 
 
 @pytest.mark.parametrize("name", ["a b", "50%off.pdf", "#x", "-lead", "it's", "ü", "a\\b"])
 def test_names_rrsync_takes_unchanged_keep_their_linked_rename(name: str) -> None:
-    assert rsync.rrsync_safe(name)
+    assert rrsync_safe(name)
 
 
 def test_itemized_names_keep_their_leading_spaces(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -122,6 +124,6 @@ def test_itemized_names_keep_their_leading_spaces(tmp_path) -> None:  # type: ig
     out = subprocess.run(["rsync", "-a", "--delete", "--dry-run", "--itemize-changes",
                           "--out-format=%i %n", f"{tmp_path}/a/", f"{tmp_path}/b/"],
                          capture_output=True, check=True).stdout
-    items = {(item.change, item.path) for item in rsync.parse_itemized(out)}
+    items = {(item.change, item.path) for item in parse_itemized(out)}
     assert ("*deleting", "  gone") in items
     assert (">f+++++++++", " lead") in items

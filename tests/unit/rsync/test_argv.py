@@ -11,7 +11,9 @@ from inosync.changes import Move
 from inosync.config.load import validate
 from inosync.node import restricted
 from inosync.rsync import argv as rsync
-from inosync.rsync.argv import Outcome
+from inosync.rsync.moves import failed_moves, linked_move, move_script, rooted_move
+from inosync.rsync.outcomes import Outcome, classify_exit
+from inosync.rsync.output import bytes_sent, sender_failures
 
 
 def config(**extra: object):  # type: ignore[no-untyped-def]
@@ -71,13 +73,13 @@ def test_max_delete_bound(share: float, entries: int, expected: int) -> None:
     (3, Outcome.ERROR), (99, Outcome.ERROR), (-9, Outcome.TRANSIENT),
 ])
 def test_exit_code_table(code: int, outcome: Outcome) -> None:
-    assert rsync.classify_exit(code)[0] is outcome
+    assert classify_exit(code)[0] is outcome
 
 
 def test_bytes_sent_is_parsed() -> None:
     out = b"sent 1,234 bytes  received 56 bytes  2,580.00 bytes/sec\n"
-    assert rsync.bytes_sent(out) == 1234
-    assert rsync.bytes_sent(b"nothing") is None
+    assert bytes_sent(out) == 1234
+    assert bytes_sent(b"nothing") is None
 
 
 def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -91,9 +93,9 @@ def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # ty
     moves = [Move("a", "b", False), Move(odd, "plain", False), Move("missing", "x", False),
              Move("dir", "full", True), Move("dir", "newdir", True),
              Move("b", "new/parents/b", False)]
-    script = rsync.move_script(str(tmp_path), moves)
+    script = move_script(str(tmp_path), moves)
     done = subprocess.run(["sh", "-s"], input=script, capture_output=True, check=True)
-    assert rsync.failed_moves(done.stdout) == {2, 3}
+    assert failed_moves(done.stdout) == {2, 3}
     assert sorted(os.listdir(tmp_path)) == ["full", "new", "newdir", "plain"]
     assert (tmp_path / "newdir" / "f").read_text() == "f"
     assert (tmp_path / "new" / "parents" / "b").read_text() == "a"
@@ -101,7 +103,7 @@ def test_move_script_replays_renames_and_names_failures(tmp_path) -> None:  # ty
 
 def test_linked_move_of_a_dir_uses_the_old_copy_as_copy_dest() -> None:
     cfg = config()
-    command = rsync.linked_move(cfg, cfg.nodes[2], Move("a/old", "b", True), ["x.tmp"])
+    command = linked_move(cfg, cfg.nodes[2], Move("a/old", "b", True), ["x.tmp"])
     assert "--copy-dest=../a/old" in command.argv
     assert command.argv[-2:] == ("/src/b/", "h::m/dst/b/")
     assert command.stdin == b"/x.tmp\0"
@@ -115,11 +117,11 @@ def test_renames_rebuilt_on_the_node_copy_old_copies_and_never_link_them(
     an rrsync node's directory and file. Linked, a later chmod (or, in place, a write) to
     one name would change the other."""
     cfg = config(extra=extra)
-    daemon_moves = [rsync.linked_move(cfg, cfg.nodes[2], move, []).argv
+    daemon_moves = [linked_move(cfg, cfg.nodes[2], move, []).argv
                     for move in (Move("logs", "logs.1", True), Move("a/f", "b/f", False))]
     assert "--copy-dest=../logs" in daemon_moves[0]
     rooted = restricted.rooted(cfg.nodes[1])
-    rooted_moves = [rsync.rooted_move(cfg, rooted, None, move, [])
+    rooted_moves = [rooted_move(cfg, rooted, None, move, [])
                     for move in (Move("logs", "logs.1", True),
                                  Move("logs/app.log", "old/app.log", False))]
     assert all(command is not None for command in rooted_moves)
@@ -132,7 +134,7 @@ def test_renames_rebuilt_on_the_node_copy_old_copies_and_never_link_them(
 
 def test_linked_move_of_a_file_uses_a_fuzzy_basis() -> None:
     cfg = config()
-    argv = rsync.linked_move(cfg, cfg.nodes[2], Move("a/f", "c/d/g", False), []).argv
+    argv = linked_move(cfg, cfg.nodes[2], Move("a/f", "c/d/g", False), []).argv
     assert "--copy-dest=../../a" in argv and argv.count("--fuzzy") == 2
     assert argv[-2:] == ("/src/c/d/g", "h::m/dst/c/d/")
 
@@ -153,7 +155,7 @@ def test_sender_failures_name_the_unreadable_source_paths() -> None:
               b'rsync: [sender] link_stat "/elsewhere/x" failed: No such file (2)\n'
               b'rsync: [sender] link_stat "/src/a/x/f" failed: Not a directory (20)\n'
               b"IO error encountered -- skipping file deletion\n")
-    assert rsync.sender_failures(stderr, "/src") == {
+    assert sender_failures(stderr, "/src") == {
         "locked": "Permission denied (13)", "d/s\u00e9cret": "Permission denied (13)"}
 
 
