@@ -65,13 +65,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--inosync-path", type=Path, default=REPO, metavar="DIR",
                    help="the directory holding the inosync package to measure")
     args = p.parse_args(argv)
-    if not (args.inosync_path / "inosync" / "drift.py").exists():
-        print(f"--inosync-path: {args.inosync_path}/inosync/drift.py not found",
+    if not (args.inosync_path / "inosync" / "node" / "drift.py").exists():
+        print(f"--inosync-path: {args.inosync_path}/inosync/node/drift.py not found",
               file=sys.stderr)
         return 2
     sys.path.insert(0, str(args.inosync_path.resolve()))
     from inosync.node.drift import find_drift
-    from inosync.rsync.argv import parse_itemized
+    from inosync.rsync.output import parse_itemized
 
     changed, stdout = workload(args.changed, args.lines)
     items = parse_itemized(stdout)

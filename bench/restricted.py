@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import byteproxy
-from sshd import SSHD, free_port
+from lib import byteproxy
+from lib.sshd import SSHD, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RRSYNC = "/usr/bin/rrsync"
@@ -60,7 +60,7 @@ class Node:
             self.procs.append(subprocess.Popen([SSHD, "-D", "-e", "-f",
                                                 str(home / "sshd_config")], stderr=log))
         self.counters = home / "proxy.counters"
-        proxy = subprocess.Popen([sys.executable, str(Path(__file__).with_name("byteproxy.py")),
+        proxy = subprocess.Popen([sys.executable, byteproxy.__file__,
                                   str(port), str(self.counters)], stdout=subprocess.PIPE)
         self.procs.append(proxy)
         assert proxy.stdout is not None

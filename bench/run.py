@@ -25,14 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scale as scale_mod  # noqa: E402
-import tools as tools_mod  # noqa: E402
-from harness import RunResult, run_floor, run_one  # noqa: E402
-from meters import CpuMeter  # noqa: E402
-from report import machine, markdown, write_json  # noqa: E402
-from sshd import LoopbackSshd  # noqa: E402
-from tools import TOOLS, Node  # noqa: E402
-from workloads import FULL, QUICK, WORKLOADS, Sizes  # noqa: E402
+from lib import scale as scale_mod  # noqa: E402
+from lib import tools as tools_mod  # noqa: E402
+from lib.harness import RunResult, run_floor, run_one  # noqa: E402
+from lib.meters import CpuMeter  # noqa: E402
+from lib.report import machine, markdown, write_json  # noqa: E402
+from lib.sshd import LoopbackSshd  # noqa: E402
+from lib.tools import TOOLS, Node  # noqa: E402
+from lib.workloads import FULL, QUICK, WORKLOADS, Sizes  # noqa: E402
 
 
 def _csv(value: str, allowed: list[str], what: str) -> list[str]:

@@ -29,16 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tools  # noqa: E402
-from meters import SpawnCounter  # noqa: E402
-from report import machine  # noqa: E402
+from lib import tools  # noqa: E402
+from lib.meters import SpawnCounter  # noqa: E402
+from lib.report import machine  # noqa: E402
+from lib.sshd import LoopbackSshd  # noqa: E402
+from lib.trees import make_tree  # noqa: E402
+from lib.trust_node import NodeSide  # noqa: E402
+from lib.trust_report import markdown  # noqa: E402
+from lib.trust_return import node_return, status_rate  # noqa: E402
+from lib.trust_runs import Bench, Numbers, counting_pass, latency, verification  # noqa: E402
 from run import default_tmp, fs_type, inosync_version  # noqa: E402
-from sshd import LoopbackSshd  # noqa: E402
-from trees import make_tree  # noqa: E402
-from trust_node import NodeSide  # noqa: E402
-from trust_report import markdown  # noqa: E402
-from trust_return import node_return, status_rate  # noqa: E402
-from trust_runs import Bench, Numbers, counting_pass, latency, verification  # noqa: E402
 
 OLD_COMMIT = "6615a64"  # the last commit before the counting pass, verification and probes
 PARTS = ("count", "verify", "latency", "return", "status")

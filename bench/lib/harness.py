@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meters import SpawnCounter, proc_status
-from tools import Daemon, Node, ToolSpec
-from trees import Probe, remove_tree, wait_converged
-from workloads import Idle, Startup, Workload
+from lib.meters import SpawnCounter, proc_status
+from lib.tools import Daemon, Node, ToolSpec
+from lib.trees import Probe, remove_tree, wait_converged
+from lib.workloads import Idle, Startup, Workload
 
 SETTLE_S = 1.0  # after convergence, let trailing work finish before reading CPU/process counts
 

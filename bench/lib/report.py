@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness import RunResult
+from lib.harness import RunResult
 
 HEADER = ("| workload | node | tool | after end (s) | total (s) | x floor | CPU (s) | rsync | ssh "
           "| ssh bytes | notes |")

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meters import SpawnCounter, proc_status
-from sshd import free_port
-from tools import TOOLS, Daemon, Node
-from trees import Probe, make_tree, remove_tree, small_content, wait_converged, write_file
+from lib.meters import SpawnCounter, proc_status
+from lib.sshd import free_port
+from lib.tools import TOOLS, Daemon, Node
+from lib.trees import Probe, make_tree, remove_tree, small_content, wait_converged, write_file
 
 WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
 MARK_SLABS = ("inotify_inode_mark", "fsnotify_mark_connector")

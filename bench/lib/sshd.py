@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import byteproxy
+from lib import byteproxy
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from meters import CpuMeter, SpawnCounter
-from sshd import SshEndpoint
+from lib.meters import CpuMeter, SpawnCounter
+from lib.sshd import SshEndpoint
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Which checkout's `inosync` package the daemon runs from (run.py --inosync-path changes it).
 INOSYNC_PATH = REPO
 WATCHDOG_USEC = 10_000_000

@@ -19,8 +19,8 @@ import subprocess
 import threading
 import time
 
-from meters import CpuMeter
-from sshd import SSHD, LoopbackSshd
+from lib.meters import CpuMeter
+from lib.sshd import SSHD, LoopbackSshd
 
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26

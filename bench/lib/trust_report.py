@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trust_runs import Numbers
+from lib.trust_runs import Numbers
 
 OLD = "6615a64"
 

@@ -16,12 +16,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import tools
-from harness import presync
-from tools import Node
-from trees import Probe, make_tree, remove_tree, small_content, wait_converged, write_file
-from trust_node import SynCounter
-from trust_runs import Bench, Numbers, TrustDaemon
+from lib import tools
+from lib.harness import presync
+from lib.tools import Node
+from lib.trees import Probe, make_tree, remove_tree, small_content, wait_converged, write_file
+from lib.trust_node import SynCounter
+from lib.trust_runs import Bench, Numbers, TrustDaemon
 
 
 @contextlib.contextmanager
@@ -34,9 +34,9 @@ def _gone(*trees: Path) -> Iterator[None]:
             remove_tree(tree)
 
 
-BENCH = str(Path(__file__).resolve().parent)
+BENCH = str(Path(__file__).resolve().parents[1])
 BURST = (f"import sys; from pathlib import Path; sys.path.insert(0, {BENCH!r}); "
-         "from trees import make_tree; "
+         "from lib.trees import make_tree; "
          "make_tree(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
 
 

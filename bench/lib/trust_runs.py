@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tools
-from harness import presync
-from meters import SpawnCounter
-from sshd import SshEndpoint
-from tools import TOOLS, Daemon, Node
-from trees import diff, manifest, remove_tree, small_content, write_file
-from trust_node import NodeSide
-from workloads import percentile
+from lib import tools
+from lib.harness import presync
+from lib.meters import SpawnCounter
+from lib.sshd import SshEndpoint
+from lib.tools import TOOLS, Daemon, Node
+from lib.trees import diff, manifest, remove_tree, small_content, write_file
+from lib.trust_node import NodeSide
+from lib.workloads import percentile
 
 Numbers = dict[str, float]
 COUNT_MARK = "--itemize-changes"  # in the logged command line of a counting pass/verification

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trees import Probe, make_tree, small_content, write_file
+from lib.trees import Probe, make_tree, small_content, write_file
 
 
 @dataclass(frozen=True)
