@@ -31,16 +31,9 @@ from inosync.report.state_files import StatePublisher, instance_name
 from inosync.report.views import Instance, status_line
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source import mounts
-from inosync.source.watcher import (
-    Dirty,
-    Fact,
-    Moved,
-    Overflow,
-    SourceGone,
-    Watcher,
-    WatchLimitError,
-    identity_of,
-)
+from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone, WatchLimitError
+from inosync.source.tree import identity_of
+from inosync.source.watcher import Watcher
 
 log = logging.getLogger("inosync")
 STOP_GRACE_SECONDS = 4.0

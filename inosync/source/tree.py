@@ -101,3 +101,14 @@ def count_entries(wpath: str, patterns: tuple[str, ...]) -> int:
         except OSError:
             continue
     return count
+
+
+def identity_of(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a directory, to notice it being unmounted, hidden or replaced."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino

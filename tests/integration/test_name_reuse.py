@@ -117,7 +117,8 @@ def test_watches_of_a_new_occupant_met_before_the_old_ones_left_are_kept(
     """The events are read late: a walk already watched the new `d` when the move out of
     the old `d` is read. Forgetting by path would drop the new one's watches too."""
     from inosync.rsync.excludes import ExcludeMatcher
-    from inosync.source.watcher import Dirty, Watcher
+    from inosync.source.facts import Dirty
+    from inosync.source.watcher import Watcher
 
     src = tmp_path / "src"
     os.makedirs(src / "p/d/old-inner")
@@ -139,7 +140,8 @@ def test_watches_of_a_new_occupant_met_before_the_old_ones_left_are_kept(
 
 def test_paths_of_a_tree_that_left_never_name_the_new_directory(tmp_path) -> None:
     from inosync.rsync.excludes import ExcludeMatcher
-    from inosync.source.watcher import Dirty, Watcher
+    from inosync.source.facts import Dirty
+    from inosync.source.watcher import Watcher
 
     src = tmp_path / "src"
     make_tree(src / "d", dirs=3, files_per_dir=1)
