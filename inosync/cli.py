@@ -99,7 +99,7 @@ def _dispatch(args: list[str]) -> int:
     if args and not args[0].startswith("-"):
         print(unknown_command(args[0]), file=sys.stderr)
         return exitcodes.USAGE
-    from inosync.daemon.loop import install_signal_flags  # inotify: not for the other commands
+    from inosync.daemon.signals import install_signal_flags  # inotify: not for the other commands
     install_signal_flags()  # from here on a signal is a flag the daemon's loop acts on
     parser = _parser()
     try:
@@ -149,7 +149,7 @@ def demo_command(argv: list[str]) -> int:
         options = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0) and exitcodes.USAGE
-    from inosync.daemon.loop import install_signal_flags
+    from inosync.daemon.signals import install_signal_flags
     install_signal_flags()
     base = os.path.abspath(options.dir)
     src, dst = os.path.join(base, "src"), os.path.join(base, "dst")

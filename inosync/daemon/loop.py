@@ -7,23 +7,25 @@ pings and systemd restarts the daemon.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import selectors
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from inosync import exitcodes
 from inosync.changes import Move
 from inosync.config import load as config_mod
 from inosync.config.load import Config
+from inosync.daemon import reload
+from inosync.daemon.mount_watch import MountWatch
+from inosync.daemon.runtime_dir import runtime_dir, sockets_dir
 from inosync.daemon.service import Notifier, set_level
+from inosync.daemon.signals import SIGNALS, install_signal_flags
 from inosync.node.reach import PortProbe
 from inosync.node.runner import NodeRunner
 from inosync.process import Job, Reaper
@@ -42,83 +44,6 @@ SOURCE_POLL_SECONDS = 1.0  # how often wpath is looked at (a mount on top sends 
 RESCAN_MIN_SECONDS = 1.0
 OVERFLOW_LOG_SECONDS = 60.0
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = exitcodes.OK, exitcodes.FAILURE, exitcodes.CONFIG
-
-
-@dataclass
-class SignalFlags:
-    """What signal handlers record; they do nothing else, the loop does the work."""
-
-    stop: int = 0
-    reload: bool = False
-
-
-SIGNALS = SignalFlags()
-
-
-def _on_stop(signum: int, frame: object) -> None:
-    SIGNALS.stop += 1
-
-
-def _on_reload(signum: int, frame: object) -> None:
-    SIGNALS.reload = True
-
-
-def install_signal_flags() -> None:
-    """Catch SIGTERM, SIGINT and SIGHUP as flags, as early as possible: a signal at any
-    moment, even while the config is read, is then handled by the loop, never a traceback."""
-    signal.signal(signal.SIGTERM, _on_stop)
-    signal.signal(signal.SIGINT, _on_stop)
-    signal.signal(signal.SIGHUP, _on_reload)
-
-
-SOCKETS_DIR = "ssh"  # in the runtime directory, mode 0700: the ssh control sockets
-
-
-def runtime_dir(name: str) -> tuple[str, bool, int | None]:
-    """A directory only we can write (mode 0755: status.json is for monitoring agents to
-    read, the ssh sockets are in the private sockets_dir inside), short enough for ssh
-    control socket paths; whether we made it (and so remove it at exit); and the fd of the
-    lock that keeps it ours.
-
-    systemd's RuntimeDirectory= under the unit; by hand /run/inosync/NAME as root, else
-    $XDG_RUNTIME_DIR/inosync/NAME (where `inosync status NAME` looks), else a private
-    directory under /tmp. One left behind by a crash is taken over; one locked by a running
-    instance of the same name is left to it.
-    """
-    given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-    if given and os.path.isdir(given):
-        return given, False, None
-    base = "/run" if os.geteuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "")
-    if base and os.path.isdir(base):
-        path = os.path.join(base, "inosync", name)
-        try:
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            lock = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                           0o600)
-        except OSError:
-            lock = None
-        if lock is not None:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                os.chmod(path, 0o755)  # one made 0700 by an older version, or a crash
-                return path, True, lock
-            except OSError:
-                os.close(lock)
-                log.warning("another inosync instance named %r runs already; keeping this "
-                            "one's state in a private directory", name)
-    return tempfile.mkdtemp(prefix="inosync-"), True, None
-
-
-def sockets_dir(runtime: str) -> str:
-    """The private directory for ssh control sockets: whoever can connect to one can run
-    commands on the node as the daemon's ssh user, so only we may reach it."""
-    path = os.path.join(runtime, SOCKETS_DIR)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    os.chmod(path, 0o700)  # whatever the umask, or an older run, made it
-    return path
 
 
 def _has_entries(path: str) -> bool:
@@ -153,9 +78,7 @@ class Daemon:
         self.overflow_logged_at = -OVERFLOW_LOG_SECONDS
         self._wake_r, self._wake_w = socket.socketpair()
         self._node_ids = 0
-        self.mounts = mounts.MountState()  # filesystems below wpath, and lost ones
-        self.mount_table = b""  # the mount table as last read
-        self.mount_ids: dict[str, int] = {}  # mount point -> its topmost mount's id
+        self.mount_watch = MountWatch()
         self.reaper = Reaper()  # children of removed nodes, until they have exited
 
     # -- setup ----------------------------------------------------------------------
@@ -199,7 +122,7 @@ class Daemon:
         self._node_ids += 1
         control = os.path.join(self.sockets, f"n{self._node_ids}.sock")
         runner = NodeRunner(self.cfg, node, control, self._source_entries)
-        runner.lost_mounts = self.mounts.lost
+        runner.lost_mounts = self.mount_watch.state.lost
         runner.pending.mark_all()
         runner.due_at = time.monotonic()  # the initial full sync starts at once
         runner.oldest_change = runner.due_at  # owed from now: the lag counts from here
@@ -440,8 +363,8 @@ class Daemon:
             elif isinstance(fact, Moved):
                 log.debug("moved: %r -> %r", fact.src, fact.dst)
                 move = Move(fact.src, fact.dst, fact.is_dir)
-                if fact.is_dir and self.mounts.lost:
-                    self._set_mounts(mounts.moved(self.mounts, fact.src, fact.dst))
+                if fact.is_dir and self.mount_watch.state.lost:
+                    self._set_mounts(mounts.moved(self.mount_watch.state, fact.src, fact.dst))
                 for runner in self.nodes:
                     runner.pending.move(move, runner.batch_paths)
                     runner.changed(fact.src)
@@ -515,78 +438,23 @@ class Daemon:
     # -- filesystems mounted below wpath ---------------------------------------------
 
     def _look_at_mounts(self, keep: bool) -> None:
-        """At start and reload: what is mounted below wpath, and as lost what /etc/fstab
-        mounts at boot there but is missing now (a restart while a filesystem is lost).
-        `keep`: a reload of the same wpath, where what the loop saw stays true."""
-        table = mounts.read_table()
-        matcher = ExcludeMatcher(self.cfg.rexcludes)
-        found = mounts.observe(self.cfg.wpath, table,
-                               excluded=lambda path: matcher.excluded(path, True))
-        if keep:  # changes since the last look are the next poll's (with the new excludes)
-            found = mounts.MountState(
-                frozenset(p for p in self.mounts.mounted if not matcher.excluded(p, True)),
-                frozenset(p for p in self.mounts.lost if not matcher.excluded(p, True))
-                | (found.lost - self.mounts.mounted))
-            self.mount_table = b""
-        else:
-            self.mount_table = table
-            self.mount_ids = mounts.mounted_below(table, self.cfg.wpath)
-        for path in sorted(found.lost - self.mounts.lost):
-            log.error("%s: nothing is mounted on this mount point, which /etc/fstab lists: "
-                      "nothing below it is deleted on any node until a filesystem is "
-                      "mounted there; if it is gone for good, remove the empty directory",
-                      os.path.join(self.cfg.wpath, path))
-        self._set_mounts(found)
+        """At start and reload: what is mounted below wpath, and lost."""
+        self._set_mounts(self.mount_watch.look(self.cfg.wpath, self.cfg.rexcludes, keep))
 
     def _set_mounts(self, state: mounts.MountState) -> None:
-        self.mounts = state
+        self.mount_watch.state = state
         for runner in self.nodes:
             runner.lost_mounts = state.lost
 
     def _poll_mounts(self) -> None:
-        """Read the mount table (a mount sends no event) and act on what changed below
-        wpath. Lost mount points are looked at each time: removed, or mounted again."""
+        """Read the mount table (a mount sends no event) and act on what changed."""
         if self.paused_reason:
             return  # wpath itself looks wrong: the look once it is back decides
-        table = mounts.read_table()  # 17 us here; parsing 5,000 mounts takes 19 ms
-        if table == self.mount_table:
-            if not self.mounts.lost:
-                return
-            mounted, other = self.mounts.mounted, frozenset[str]()
-        else:
-            self.mount_table = table
-            matcher = ExcludeMatcher(self.cfg.rexcludes)
-            ids = mounts.mounted_below(table, self.cfg.wpath)
-            other = mounts.replaced(self.mount_ids, ids)
-            self.mount_ids = ids
-            mounted = frozenset(p for p in ids if not matcher.excluded(p, True))
-        state, changes = mounts.advance(self.mounts, mounted,
-                                        mounts.is_dir_at(self.cfg.wpath),
-                                        mounts.has_entries_at(self.cfg.wpath), other)
-        if changes:
-            self._set_mounts(state)
-            self._mounts_changed(changes)
-
-    def _mounts_changed(self, changes: mounts.MountChanges) -> None:
+        changes = self.mount_watch.poll(self.cfg.wpath, self.cfg.rexcludes)
+        if changes is None:
+            return
+        self._set_mounts(self.mount_watch.state)
         where = self.cfg.wpath
-        for path in sorted(changes.lost):
-            log.error("%s: its filesystem was unmounted: nothing below it is deleted on any "
-                      "node until a filesystem is mounted there again; if the loss is real, "
-                      "remove the empty directory", os.path.join(where, path))
-        for path in sorted(changes.appeared | changes.back):
-            if path in self.mounts.lost:
-                log.warning("%s: the filesystem mounted on this lost mount point is empty: "
-                            "still protected until it holds something",
-                            os.path.join(where, path))
-            elif path in changes.back:
-                log.warning("%s: a filesystem with content is mounted again: syncing it",
-                            os.path.join(where, path))
-            else:
-                log.info("%s: a filesystem is mounted: watching and syncing it",
-                         os.path.join(where, path))
-        for path in sorted(changes.released):
-            log.warning("%s: the lost mount point was removed: taken as a real loss, its "
-                        "copies on the nodes are deleted", os.path.join(where, path))
         if self.watcher is not None:
             for path in sorted(changes.appeared | changes.unmounted):
                 if mounts.is_dir_at(where)(path):
@@ -616,6 +484,7 @@ class Daemon:
         new = replace(new, dry_run=self.cfg.dry_run)
         old = self.cfg
         self.cfg = new
+        change = reload.plan(old, new, [runner.configured for runner in self.nodes])
         self.reload_problem = ""
         set_level(new.log_level)
         now = time.monotonic()
@@ -626,47 +495,48 @@ class Daemon:
             if self.paused_reason:
                 log.warning("reload: source %s is still missing or empty; staying paused",
                             new.wpath)
-        elif (new.wpath, new.rexcludes) != (old.wpath, old.rexcludes):
+        elif change.rewatch:
             try:
                 self._start_watching()
             except WatchLimitError as error:
                 log.error("%s", error)
-        self._look_at_mounts(keep=new.wpath == old.wpath and not self.paused_reason)
+        self._look_at_mounts(keep=change.same_wpath and not self.paused_reason)
         if self.watcher is not None:  # a reload tries every unwatchable directory again
             self._apply(self.watcher.retry_unwatched())
-        kept: list[NodeRunner] = []
+        kept = [runner for runner in self.nodes if runner.configured in change.kept]
         for runner in self.nodes:
-            if runner.configured in new.nodes:
-                kept.append(runner)
-            else:
-                log.info("reload: node %s removed", runner.node.name)
-                if runner.job is not None:
-                    self.selector.unregister(runner.job)
-                for waited_on in (runner.link.probe, runner.link.lookup):
-                    if waited_on is not None:
-                        self.selector.unregister(waited_on)
-                for child in runner.release():  # stopped without waiting in the loop
-                    self.reaper.stop(child, now, REMOVED_GRACE_SECONDS)
-                    self.selector.register(child, selectors.EVENT_READ, "reap")
-        known = {runner.configured for runner in kept}
-        added = [self._make_node(node) for node in new.nodes if node not in known]
+            if runner.configured in change.removed:
+                self._drop(runner, now)
+        added = [self._make_node(node) for node in change.added]
         for runner in added:
             log.info("reload: node %s added", runner.node.name)
         for runner in kept:  # a reload also verifies: every node gets a full sync
             runner.cfg = new
             runner.unreadable.clear()  # and tries unreadable paths again
             runner.count_drift = True  # what its count finds is drift, as a verification's
-            if new.verify_interval != old.verify_interval:
+            if change.reschedule_verification:
                 runner.schedule_verification(now)
             runner.pending.mark_all()
             runner.touched(now)
         self.nodes = kept + added
-        if new.metrics_file != old.metrics_file:
+        if change.new_metrics_file:
             self.publisher.remove()
             self.publisher = StatePublisher(self.runtime, new.metrics_file)
         log.info("reloaded %s", new.path)
         if started:
             self.notifier.ready()
+
+    def _drop(self, runner: NodeRunner, now: float) -> None:
+        """A reload removed the node: its children are stopped without waiting."""
+        log.info("reload: node %s removed", runner.node.name)
+        if runner.job is not None:
+            self.selector.unregister(runner.job)
+        for waited_on in (runner.link.probe, runner.link.lookup):
+            if waited_on is not None:
+                self.selector.unregister(waited_on)
+        for child in runner.release():
+            self.reaper.stop(child, now, REMOVED_GRACE_SECONDS)
+            self.selector.register(child, selectors.EVENT_READ, "reap")
 
     # -- reporting ------------------------------------------------------------------
 

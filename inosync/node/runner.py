@@ -13,14 +13,17 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from inosync.changes import Move, PathSet, Pending, rebase_through
+from inosync.changes import Move, PathSet, Pending
 from inosync.config.load import Config, Node
 from inosync.node import restricted
-from inosync.node.drift import Drift, count_by_kind, describe, find_drift
+from inosync.node.backoff import FIRST, Backoff
+from inosync.node.delete_bound import DeleteBound
 from inosync.node.link import NodeLink
 from inosync.node.reach import PortProbe
+from inosync.node.renames import rename_locally, resend_paths
+from inosync.node.verification import Verifier, repairable
 from inosync.process import Job
-from inosync.report.node_facts import NodeFacts, Verification, derive_state
+from inosync.report.node_facts import NodeFacts, derive_state
 from inosync.rsync import argv as rsync
 from inosync.rsync.argv import Command
 from inosync.rsync.moves import failed_moves, remote_moves
@@ -30,13 +33,7 @@ from inosync.source.tree import listable, needs_move_check
 
 log = logging.getLogger("inosync.node")
 BATCH_DELAY = 0.015  # gather events that arrive together (a write and its close) into a batch
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 60.0
 MAX_LINKED_MOVES = 16  # more renames in one batch to a daemon node: plain delete and send
-REFUSED_RECHECK_FIRST = 60.0  # a node with refused deletions counts again after this,
-REFUSED_RECHECK_MAX = 900.0  # doubling up to this, to notice the source is whole again
-VERIFY_JITTER = 0.25  # verifications are spread +-25 % so instances do not line up
-DRIFT_LOGGED_PATHS = 20
 
 
 class NodeRunner:
@@ -44,7 +41,9 @@ class NodeRunner:
 
     def __init__(self, cfg: Config, node: Node, control_path: str | None,
                  source_entries: Callable[[], int]) -> None:
-        self.cfg = cfg
+        self.bound = DeleteBound(cfg.max_delete_share)
+        self.verifier = Verifier(cfg.verify_interval)
+        self.cfg = cfg  # (after the parts that follow it on reload)
         self.node = node
         self.configured = node  # as the config names it: the runner's identity on reload
         self.control_path = control_path if node.kind == "ssh" else None
@@ -64,30 +63,43 @@ class NodeRunner:
         # Mount points below wpath that lost their filesystem (the daemon's MountState):
         # left out of every command like unreadable paths, so --delete spares their copies.
         self.lost_mounts: frozenset[str] = frozenset()
-        self.full_entries = 0  # source entries the last full sync's delete bound used
-        self.delete_limit: int | None = None  # what the counting pass allowed the full sync
-        self.would_delete = 0  # deletions the last counting pass found
-        # (would delete, bound) while a full sync refused its deletions; only a later full
-        # sync within the bound clears it, never a narrow sync.
-        self.refused: tuple[int, int] | None = None
-        self.recheck_at: float | None = None
-        self.recheck_delay = REFUSED_RECHECK_FIRST
-        self.failing_as: Outcome | None = None  # the kind of failure last logged
+        self.backoff = Backoff()
         self.due_at: float | None = None
-        self.retry_at = 0.0
-        self.failures = 0
-        self.state = "starting"  # starting, ok, retrying, guard
+        self.state = "starting"  # starting, ok, retrying
         self.problem = ""
-        self.down_since: float | None = None
         self.initial_tried = False
         self.last_sync: float | None = None  # wall clock time of the last good sync
         self.link = NodeLink(node.name, self.control_path)
         self.facts = NodeFacts(node.name, node.spec, node.kind)
         self.oldest_change: float | None = None  # oldest change not yet in a batch
         self.batch_oldest: float | None = None  # oldest change in the batch in flight
-        self.verify_at: float | None = None  # when the next periodic verification is due
-        self.verify_changes: set[str] | None = None  # changes seen while comparing
-        self.count_drift = False  # the next full sync's count is a verification (reload)
+
+    @property
+    def cfg(self) -> Config:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, cfg: Config) -> None:
+        """A reload's config: the bound and the verification interval follow it."""
+        self._cfg = cfg
+        self.bound.share = cfg.max_delete_share
+        self.verifier.interval = cfg.verify_interval
+
+    @property
+    def retry_at(self) -> float:
+        return self.backoff.retry_at
+
+    @property
+    def refused(self) -> tuple[int, int] | None:
+        return self.bound.refused
+
+    @property
+    def count_drift(self) -> bool:
+        return self.verifier.count_drift
+
+    @count_drift.setter
+    def count_drift(self, value: bool) -> None:
+        self.verifier.count_drift = value
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -102,20 +114,14 @@ class NodeRunner:
         if self.job is not None:
             return None
         if not self.pending:
-            due = [t for t in (self.recheck_at, self._verify_deadline()) if t is not None]
+            due = [t for t in (self.bound.recheck_at,
+                               self.verifier.deadline(self.state == "retrying"))
+                   if t is not None]
             return min(due, default=None)
         return max(self.due_at or 0.0, self.retry_at)
 
-    def _verify_deadline(self) -> float | None:
-        """Never while failing: the retry's own success comes first."""
-        return self.verify_at if self.state != "retrying" else None
-
     def schedule_verification(self, now: float) -> None:
-        interval = self.cfg.verify_interval
-        if interval <= 0:
-            self.verify_at = None
-            return
-        self.verify_at = now + interval * random.uniform(1 - VERIFY_JITTER, 1 + VERIFY_JITTER)
+        self.verifier.schedule(now, random.uniform)
 
     def wants_start(self, now: float) -> bool:
         deadline = self.deadline()
@@ -135,24 +141,22 @@ class NodeRunner:
             self._run("detect", restricted.probe(self.cfg, self.node, self.control_path),
                       False)  # a shell command that changes nothing: asked in dry runs too
             return
-        if self.recheck_at is not None and now >= self.recheck_at:
+        if self.bound.recheck_due(now):
             self.pending.mark_all()  # count again: is the source back within the bound?
-        if not self.pending.full and self.verify_at is not None and now >= self.verify_at \
-                and self.state != "retrying":
-            self._start_verification(dry_run)
+        if not self.pending.full and self.verifier.due(now, self.state == "retrying"):
+            self.verifier.begin(self.pending)
+            self._run("verify", rsync.whole_tree_dry_run(
+                self.cfg, self.node, self.control_path, self._left_out()), dry_run)
             return
         self.batch_oldest = self.oldest_change
         self.oldest_change = None
         if self.pending.full:
-            self.recheck_at = None
             self.batch_moves, self.batch_paths = [], []
             self.pending.take()
-            self.full_entries = self.source_entries()
-            bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
+            counts = self.bound.begin(self.source_entries())
             if self.count_drift:
-                self.verify_changes = set()
-            if bound < 0 and not self.count_drift:  # no bound: nothing to count
-                self.delete_limit = -1
+                self.verifier.changes = set()
+            if not counts and not self.count_drift:  # no bound: nothing to count
                 self._start_full(dry_run)
             else:
                 self._run("count", rsync.whole_tree_dry_run(
@@ -171,7 +175,7 @@ class NodeRunner:
                                                   moves), dry_run)
             return
         if moves and self.node.kind == "local":
-            self._resend_moves(self._rename_locally(moves, dry_run))
+            self._resend_moves(rename_locally(self.cfg.rpath, self.node.name, moves, dry_run))
         elif moves:  # an rsync daemon or rrsync cannot rename: rebuild from the old copy,
             self._resend_moves(range(len(moves)))  # then the batch deletes it
             self.linked_queue = restricted.linked_moves(
@@ -208,105 +212,49 @@ class NodeRunner:
         self.start(time.monotonic(), dry_run)
 
     def _resend_moves(self, failed: Iterable[int]) -> None:
-        """Turn failed renames into "delete src, send dst" in this batch.
-
-        Both ends are named as they are after the batch's later renames (which the node
-        has replayed by the time rsync runs), and after renames recorded since the batch
-        began (which the node replays next), so no path escapes under an old name.
-        """
-        for index in failed:
-            move = self.batch_moves[index]
-            later = self.batch_moves[index + 1:]
-            for path in (move.src, move.dst):
-                here = rebase_through(path, later)
-                self.batch_paths += [path, here] if here != path else [path]
-                self.pending.carry([here])
-
-    def _rename_locally(self, moves: list[Move], dry_run: bool) -> list[int]:
-        failed = []
-        for index, move in enumerate(moves):
-            src = os.path.join(self.cfg.rpath, move.src)
-            dst = os.path.join(self.cfg.rpath, move.dst)
-            if dry_run:
-                log.info("dry run: would rename %r to %r", src, dst)
-                continue
-            try:
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                os.rename(src, dst)
-            except OSError as error:
-                log.debug("%s: rename %r -> %r failed (%s); resending", self.node.name,
-                          src, dst, error.strerror)
-                failed.append(index)
-        return failed
+        """Turn failed renames into "delete src, send dst" in this batch; renames recorded
+        since the batch began are replayed next, so the ends go back pending as named now."""
+        for path, here in resend_paths(self.batch_moves, failed):
+            self.batch_paths += [path, here] if here != path else [path]
+            self.pending.carry([here])
 
     def _start_full(self, dry_run: bool) -> None:
         self._run("full", rsync.full_sync(self.cfg, self.node, self.control_path,
-                                          self.delete_limit, self._left_out()), dry_run)
+                                          self.bound.limit, self._left_out()), dry_run)
 
     def _counted(self, stdout: bytes, dry_run: bool) -> None:
         """The delete bound is all-or-nothing: a full sync that would delete more than the
         bound deletes nothing at all (and still sends what is new or changed)."""
-        bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
         items = parse_itemized(stdout)
-        self.would_delete = sum(item.is_deletion for item in items)
-        refused = not dry_run and 0 <= bound < self.would_delete
+        would_delete = sum(item.is_deletion for item in items)
         if self.count_drift:  # a reload: the full sync repairs what this finds
             self.count_drift = False
-            drift = find_drift(items, self.verify_changes or ())
-            self._record_drift(drift, [d for d in drift if not (refused and d.is_deletion)])
-        if bound < 0 or dry_run or self.would_delete <= bound:
-            self.delete_limit = bound  # a safety net for what changes after the count
-        else:
-            self.delete_limit = None
+            refused = self.bound.refuses(would_delete, dry_run)
+            drift = self.verifier.drift(items)
+            self.verifier.record(self.facts, time.time(), drift,
+                                 [d for d in drift if not (refused and d.is_deletion)])
+        self.bound.counted(would_delete, dry_run)
         self._start_full(dry_run)
-
-    # -- verification -----------------------------------------------------------------
-
-    def _start_verification(self, dry_run: bool) -> None:
-        """Compare the whole node with the source (a dry run); changes pending or seen
-        meanwhile are on their way and never count as drift."""
-        self.verify_at = None
-        self.verify_changes = set(self.pending.dirty) | {
-            path for move in self.pending.moves for path in (move.src, move.dst)}
-        self._run("verify", rsync.whole_tree_dry_run(self.cfg, self.node, self.control_path,
-                                                     self._left_out()), dry_run)
 
     def _verified(self, stdout: bytes) -> None:
         now = time.monotonic()
         self.phase = ""
         self.schedule_verification(now)
         if self.pending.full:  # events were lost meanwhile: the full sync sees to it all
-            self.verify_changes = None
+            self.verifier.changes = None
             return
-        drift = find_drift(parse_itemized(stdout), self.verify_changes or ())
-        deletions = sum(d.is_deletion for d in drift)
+        drift = self.verifier.drift(parse_itemized(stdout))
         bound = rsync.max_delete_for(self.cfg.max_delete_share, self.source_entries())
-        repair = [d for d in drift if not (0 <= bound < deletions and d.is_deletion)]
-        self._record_drift(drift, repair)
+        repair = repairable(drift, bound)
+        self.verifier.record(self.facts, time.time(), drift, repair)
         if len(repair) < len(drift):
             log.error("%s: not repairing %d extraneous paths: more than max_delete_share "
-                      "allows (%d)", self.node.name, deletions, bound,
+                      "allows (%d)", self.node.name, len(drift) - len(repair), bound,
                       extra={"INOSYNC_NODE": self.node.name})
         for item in repair:
             self.pending.mark(item.path)
         if repair:
             self.touched(now)
-
-    def _record_drift(self, drift: list[Drift], repair: list[Drift]) -> None:
-        self.verify_changes = None
-        paths = tuple(d.path or "." for d in drift[:DRIFT_LOGGED_PATHS])
-        self.facts.verification = Verification(
-            time.time(), len(drift), len(repair), paths, tuple(count_by_kind(drift).items()))
-        if drift:
-            self.facts.last_drift = self.facts.verification
-            self.facts.drift_total += len(drift)
-            log.warning("%s: verification found drift: %s; repairing %d", self.node.name,
-                        describe(drift, DRIFT_LOGGED_PATHS), len(repair),
-                        extra={"INOSYNC_NODE": self.node.name, "INOSYNC_DRIFT": len(drift),
-                               "INOSYNC_DRIFT_PATHS": "\n".join(paths)})
-        else:
-            log.info("%s: verified: no drift", self.node.name,
-                     extra={"INOSYNC_NODE": self.node.name, "INOSYNC_DRIFT": 0})
 
     def _start_sync(self, dry_run: bool, kinds: dict[str, bool | None] | None = None) -> None:
         if not self.batch_paths:  # only renames, and all of them worked
@@ -394,12 +342,12 @@ class NodeRunner:
         full = self.phase == "full"
         count = len(self.batch_paths)
         sent = bytes_sent(stdout)
-        if self.state == "retrying" and self.failures:
+        if self.state == "retrying" and self.backoff.failures:
             log.warning("%s: back in sync after %d failed attempts", self.node.name,
-                        self.failures)
+                        self.backoff.failures)
         what = f"synced {count} paths"
-        if full and self.delete_limit is None:
-            what = f"full sync done, {self.would_delete} deletions refused"
+        if full and self.bound.limit is None:
+            what = f"full sync done, {self.bound.would_delete} deletions refused"
         elif full:
             what = "full sync done"
         if self.batch_moves:
@@ -412,49 +360,20 @@ class NodeRunner:
                         "INOSYNC_BYTES": sent if sent is not None else -1,
                         "INOSYNC_FULL": int(full)})
         if full:
-            self._full_done()
+            self.bound.full_done(time.monotonic(), self.node.name)
         self.link.stop_probing()
         self.batch_oldest = None
         self.facts.syncs += 1
         self.facts.bytes_sent += sent or 0
         if full and self.facts.last_success is None:
             self.schedule_verification(time.monotonic())
-        self.failures = 0
+        self.backoff.succeeded()
         self.state = "ok"
         self.problem = ""
-        self.down_since = None
         self.initial_tried = True
         self.last_sync = time.time()
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
-
-    def _full_done(self) -> None:
-        """After a full sync: deletions were either all made or all refused."""
-        if self.delete_limit is not None:
-            if self.refused is not None:
-                log.warning("%s: deletions allowed again: the full sync deleted %d "
-                            "extraneous entries (bound %d)", self.node.name,
-                            self.would_delete, self.delete_limit,
-                            extra={"INOSYNC_NODE": self.node.name})
-            self.refused, self.recheck_at = None, None
-            self.recheck_delay = REFUSED_RECHECK_FIRST
-            return
-        bound = rsync.max_delete_for(self.cfg.max_delete_share, self.full_entries)
-        if self.refused is None:
-            log.error("%s: deletions refused: a full sync would delete %d entries on the node "
-                      "but max_delete_share %g allows %d (the source has %d). New and changed "
-                      "files were sent; nothing was deleted. If the source really shrank, "
-                      "raise max_delete_share and reload", self.node.name, self.would_delete,
-                      self.cfg.max_delete_share, bound, self.full_entries,
-                      extra={"INOSYNC_NODE": self.node.name,
-                             "INOSYNC_WOULD_DELETE": self.would_delete,
-                             "INOSYNC_DELETE_BOUND": bound})
-        else:
-            self.recheck_delay = min(REFUSED_RECHECK_MAX, self.recheck_delay * 2)
-            log.debug("%s: deletions still refused (%d > %d)", self.node.name,
-                      self.would_delete, bound)
-        self.refused = (self.would_delete, bound)
-        self.recheck_at = time.monotonic() + self.recheck_delay
 
     def _guarded(self, stderr: bytes) -> None:
         """rsync's --max-delete stopped a full sync: the source shrank after the count.
@@ -466,14 +385,13 @@ class NodeRunner:
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
-        self.retry_at = time.monotonic() + BACKOFF_FIRST  # a churning tree must not spin
+        self.backoff.retry_at = time.monotonic() + FIRST  # a churning tree must not spin
         self.touched(time.monotonic())
 
     def changed(self, path: str) -> None:
         """An event for `path`: an unreadable path there may be readable now, and a
         comparison running now cannot count it as drift."""
-        if self.verify_changes is not None:
-            self.verify_changes.add(path)
+        self.verifier.changed(path)
         if self.unreadable:
             self.unreadable.take_below(path)
 
@@ -500,7 +418,7 @@ class NodeRunner:
         elif self.phase != "verify":
             self.pending.give_back([], self.batch_paths)
         if self.phase == "verify":
-            self.verify_changes = None
+            self.verifier.changes = None
             self.schedule_verification(now)
         self._restore_oldest(now)
         self.facts.failures += 1
@@ -509,34 +427,28 @@ class NodeRunner:
                                  or meaning)
         self.facts.last_error_at = time.time()
         if outcome is Outcome.PARTIAL and self._skip_unreadable(stderr):
-            self.retry_at = now  # redo at once without them: not the node's fault
+            self.backoff.retry_at = now  # redo at once without them: not the node's fault
             self.phase = ""
             self.batch_moves, self.batch_paths = [], []
             self.touched(now)
             return
-        self.failures += 1
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
-        delay *= random.uniform(0.8, 1.2)  # so nodes that failed together do not retry together
-        self.retry_at = now + delay
+        news = self.backoff.failed(now, time.time(), outcome, random.uniform)
         problem = meaning if code == 127 and not stderr else f"rsync exit {code} ({meaning})"
         level = logging.ERROR if outcome is Outcome.ERROR else logging.WARNING
         # One line per change of state: a node that is down fails with 255 one time and
         # 12 the next (ssh dying before or after rsync starts); that is still one state.
-        if self.state != "retrying" or outcome is not self.failing_as:
+        if news:
             said = f": {_tail(stderr)}" if stderr.strip() else ""
             log.log(level, "%s: %s; keeping the paths and retrying with backoff%s",
                     self.node.name, problem, said,
                     extra={"INOSYNC_NODE": self.node.name, "INOSYNC_RSYNC_EXIT": code})
         else:
             log.debug("%s: still failing (%s), attempt %d", self.node.name, problem,
-                      self.failures)
-        if self.down_since is None:
-            self.down_since = time.time()
+                      self.backoff.failures)
         if outcome is Outcome.TRANSIENT:
             self.link.failed(now)
         self.state = "retrying"
         self.problem = problem
-        self.failing_as = outcome
         self.initial_tried = True
         self.phase = ""
         self.batch_moves, self.batch_paths = [], []
@@ -558,10 +470,10 @@ class NodeRunner:
         facts.behind_since = wall - (now - min(owed)) if owed else None
         facts.pending_paths = len(self.pending.dirty) + len(self.pending.moves) + (
             len(self.batch_paths) if self.job is not None else 0)
-        facts.consecutive_failures = self.failures
-        facts.verifying = self.verify_changes is not None
+        facts.consecutive_failures = self.backoff.failures
+        facts.verifying = self.verifier.changes is not None
         facts.last_success = self.last_sync
-        facts.failing_since = self.down_since if self.state == "retrying" else None
+        facts.failing_since = self.backoff.down_since if self.state == "retrying" else None
         facts.next_retry = wall + self.retry_at - now if self.state == "retrying" else None
         facts.would_delete, facts.delete_bound = self.refused or (None, None)
         facts.lost_mounts = tuple(sorted(self.lost_mounts))
@@ -588,7 +500,7 @@ class NodeRunner:
         if self.link.probe_done(now, answered) and self.retry_at > now:
             log.info("%s: answers again; retrying now", self.node.name,
                      extra={"INOSYNC_NODE": self.node.name})
-            self.retry_at = now
+            self.backoff.retry_at = now
 
     def release(self) -> list[Job]:
         """Give up the node (a reload removed it): its running children, for the loop to

@@ -1,0 +1,81 @@
+"""The delete bound of full syncs: all or nothing (pure but for its log lines).
+
+A full sync that would delete more than `max_delete_share` of the source's entries deletes
+nothing at all, still sends what is new or changed, and counts again later, doubling the
+wait, to notice the source being whole again. Only a later full sync within the bound
+clears a refusal, never a narrow sync.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from inosync.rsync.argv import max_delete_for
+
+log = logging.getLogger("inosync.node")
+RECHECK_FIRST = 60.0  # a node with refused deletions counts again after this,
+RECHECK_MAX = 900.0  # doubling up to this
+
+
+class DeleteBound:
+    """One node's counting pass, what it allowed the full sync, and any refusal."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.full_entries = 0  # source entries the last full sync's bound used
+        self.limit: int | None = None  # what the count allowed the full sync (None: refused)
+        self.would_delete = 0  # deletions the last counting pass found
+        self.refused: tuple[int, int] | None = None  # (would delete, bound) while refused
+        self.recheck_at: float | None = None
+        self.recheck_delay = RECHECK_FIRST
+
+    def bound(self) -> int:
+        """The deletions a full sync may make now (-1: no bound)."""
+        return max_delete_for(self.share, self.full_entries)
+
+    def begin(self, source_entries: int) -> bool:
+        """A full sync starts; True when its deletions must be counted first."""
+        self.recheck_at = None
+        self.full_entries = source_entries
+        if self.bound() < 0:
+            self.limit = -1
+            return False
+        return True
+
+    def refuses(self, would_delete: int, dry_run: bool) -> bool:
+        bound = self.bound()
+        return not dry_run and 0 <= bound < would_delete
+
+    def counted(self, would_delete: int, dry_run: bool) -> None:
+        """The counting pass's verdict: the limit the full sync runs with, or None."""
+        self.would_delete = would_delete
+        self.limit = None if self.refuses(would_delete, dry_run) else self.bound()
+
+    def recheck_due(self, now: float) -> bool:
+        return self.recheck_at is not None and now >= self.recheck_at
+
+    def full_done(self, now: float, name: str) -> None:
+        """After a full sync: deletions were either all made or all refused."""
+        extra = {"INOSYNC_NODE": name}
+        if self.limit is not None:
+            if self.refused is not None:
+                log.warning("%s: deletions allowed again: the full sync deleted %d "
+                            "extraneous entries (bound %d)", name, self.would_delete,
+                            self.limit, extra=extra)
+            self.refused, self.recheck_at = None, None
+            self.recheck_delay = RECHECK_FIRST
+            return
+        bound = self.bound()
+        if self.refused is None:
+            log.error("%s: deletions refused: a full sync would delete %d entries on the node "
+                      "but max_delete_share %g allows %d (the source has %d). New and changed "
+                      "files were sent; nothing was deleted. If the source really shrank, "
+                      "raise max_delete_share and reload", name, self.would_delete,
+                      self.share, bound, self.full_entries,
+                      extra={**extra, "INOSYNC_WOULD_DELETE": self.would_delete,
+                             "INOSYNC_DELETE_BOUND": bound})
+        else:
+            self.recheck_delay = min(RECHECK_MAX, self.recheck_delay * 2)
+            log.debug("%s: deletions still refused (%d > %d)", name, self.would_delete, bound)
+        self.refused = (self.would_delete, bound)
+        self.recheck_at = now + self.recheck_delay
