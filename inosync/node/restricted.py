@@ -10,6 +10,7 @@ go through rsync alone (`rooted_move`).
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from inosync.rsync.argv import Command
 from inosync.rsync.moves import linked_move, rooted_move
 from inosync.source.tree import excluded_below
 
+log = logging.getLogger("inosync.node")
 # Not "true": rrsync lets that one through, as a connectivity check.
 SHELL_PROBE = "echo inosync-shell"
 # rrsync's words for a command that is not rsync: the Python rrsync (3.2.4 and later)
@@ -92,3 +94,27 @@ def resolve(cfg: Config, node: Node, timeout: float = 30.0) -> Node:
     except (OSError, subprocess.TimeoutExpired):
         return node
     return rooted(node) if verdict(done.returncode, done.stderr) else node
+
+
+class Confinement:
+    """What one ssh node answered: whether rrsync confines its key (None: not asked yet),
+    and through which rsh, so a reload that changes rsh (a new key?) asks again."""
+
+    def __init__(self, kind: str) -> None:
+        self.confined: bool | None = None if kind == "ssh" else False
+        self.asked_with: tuple[str, ...] = ()
+
+    def must_ask(self, kind: str, rsh: tuple[str, ...]) -> bool:
+        return kind == "ssh" and (self.confined is None or self.asked_with != rsh)
+
+    def answered(self, found: bool, rsh: tuple[str, ...], configured: Node) -> Node:
+        """The node as every command addresses it from now on."""
+        self.confined, self.asked_with = found, rsh
+        if not found:
+            log.debug("%s: a shell answers on the node: renames are replayed with mv",
+                      configured.name)
+            return configured
+        log.info("%s: restricted by rrsync on the node: paths are relative to its "
+                 "directory (rpath), renames go through rsync alone", configured.name,
+                 extra={"INOSYNC_NODE": configured.name})
+        return rooted(configured)

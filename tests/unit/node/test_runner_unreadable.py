@@ -14,7 +14,7 @@ def _runner(unreadable: list[str]) -> NodeRunner:
     runner = NodeRunner(cfg, cfg.nodes[0], None, lambda: 0)
     stderr = b"".join(b'rsync: [sender] send_files failed to open "/src/' + p.encode()
                       + b'": Permission denied (13)\n' for p in unreadable)
-    assert runner._skip_unreadable(stderr) == bool(unreadable)
+    assert runner.left_out.skip_unreadable(stderr, cfg.wpath, "local") == bool(unreadable)
     return runner
 
 
@@ -36,6 +36,7 @@ def test_an_event_forgets_unreadable_paths_at_and_below_it(
 
 def test_a_path_inside_an_excluded_directory_is_not_named_again() -> None:
     runner = _runner(["locked"])
-    assert not runner._skip_unreadable(
-        b'rsync: [sender] send_files failed to open "/src/locked/f": Permission denied (13)\n')
+    assert not runner.left_out.skip_unreadable(
+        b'rsync: [sender] send_files failed to open "/src/locked/f": Permission denied (13)\n',
+        "/src", "local")
     assert list(runner.unreadable) == ["locked"]

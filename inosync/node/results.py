@@ -1,0 +1,195 @@
+"""What a finished job means for its node: the next step of a sequence (count -> full,
+rename replay -> sync, the shell probe -> the first sync), or the node in sync, or failing
+and backing off. The runner starts jobs; this reads how they ended."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING
+
+from inosync.node import restricted
+from inosync.node.backoff import FIRST
+from inosync.node.rename_replay import next_step, rebuilds
+from inosync.node.sync_log import done_line, tail
+from inosync.node.sync_log import problem as failure_name
+from inosync.node.verification import repairable
+from inosync.rsync.argv import max_delete_for
+from inosync.rsync.outcomes import Outcome, classify_exit
+from inosync.rsync.output import bytes_sent, parse_itemized
+
+if TYPE_CHECKING:
+    from inosync.node.runner import NodeRunner
+
+log = logging.getLogger("inosync.node")
+
+
+class JobResults:
+    """Reads each finished job of one node and moves the node on."""
+
+    def __init__(self, runner: NodeRunner) -> None:
+        self.runner = runner
+
+    def finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
+                  dry_run: bool) -> None:
+        r = self.runner
+        if r.phase == "count" and classify_exit(code)[0] is Outcome.OK:
+            self._counted(stdout, dry_run)
+            return
+        if r.phase == "verify" and classify_exit(code)[0] is Outcome.OK:
+            self._verified(stdout)
+            return
+        if r.phase == "detect":
+            self._detected(code, stderr, dry_run)
+            return
+        if r.phase == "moves":
+            step = next_step(r.node.name, rebuilds(r.node, r.confined),
+                             code, stdout, r.batch, r.pending)
+            if step is not None:
+                r.run_job("moves", step, dry_run)
+            else:
+                r.start_sync(dry_run)
+            return
+        outcome, meaning = classify_exit(code)
+        if outcome is Outcome.OK:
+            self.succeeded(code, stdout, seconds)
+        elif outcome is Outcome.GUARD:
+            self._guarded(stderr)
+        else:
+            self.failed(outcome, meaning, stderr, code)
+
+    def _counted(self, stdout: bytes, dry_run: bool) -> None:
+        """The delete bound is all-or-nothing: a full sync that would delete more than the
+        bound deletes nothing at all (and still sends what is new or changed)."""
+        r = self.runner
+        items = parse_itemized(stdout)
+        would_delete = sum(item.is_deletion for item in items)
+        if r.count_drift:  # a reload: the full sync repairs what this finds
+            r.count_drift = False
+            refused = r.bound.refuses(would_delete, dry_run)
+            drift = r.verifier.drift(items)
+            r.verifier.record(r.facts, time.time(), drift,
+                              [d for d in drift if not (refused and d.is_deletion)])
+        r.bound.counted(would_delete, dry_run)
+        r.start_full(dry_run)
+
+    def _verified(self, stdout: bytes) -> None:
+        r = self.runner
+        now = time.monotonic()
+        r.phase = ""
+        r.schedule_verification(now)
+        if r.pending.full:  # events were lost meanwhile: the full sync sees to it all
+            r.verifier.changes = None
+            return
+        drift = r.verifier.drift(parse_itemized(stdout))
+        bound = max_delete_for(r.cfg.max_delete_share, r.source_entries())
+        repair = repairable(drift, bound)
+        r.verifier.record(r.facts, time.time(), drift, repair)
+        if len(repair) < len(drift):
+            log.error("%s: not repairing %d extraneous paths: more than max_delete_share "
+                      "allows (%d)", r.node.name, len(drift) - len(repair), bound,
+                      extra={"INOSYNC_NODE": r.node.name})
+        for item in repair:
+            r.pending.mark(item.path)
+        if repair:
+            r.touched(now)
+
+    def _detected(self, code: int, stderr: bytes, dry_run: bool) -> None:
+        """The shell command's answer: rrsync's refusal, a shell, or ssh failing (then the
+        node backs off like any failed sync and is asked again)."""
+        r = self.runner
+        found = restricted.verdict(code, stderr)
+        if found is None:
+            outcome, meaning = classify_exit(code)
+            self.failed(outcome, meaning, stderr, code)
+            return
+        r.node = r.confinement.answered(found, r.cfg.rsh, r.configured)
+        r.phase = ""
+        r.start(time.monotonic(), dry_run)
+
+    def succeeded(self, code: int, stdout: bytes, seconds: float) -> None:
+        r = self.runner
+        full = r.phase == "full"
+        sent = bytes_sent(stdout)
+        if r.state == "retrying" and r.backoff.failures:
+            log.warning("%s: back in sync after %d failed attempts", r.node.name,
+                        r.backoff.failures)
+        message, fields = done_line(
+            r.node.name, full=full, paths=len(r.batch.paths), renames=len(r.batch.moves),
+            refused=r.bound.would_delete if full and r.bound.limit is None else None,
+            seconds=seconds, sent=sent, code=code)
+        log.info("%s", message, extra=fields)
+        if full:
+            r.bound.full_done(time.monotonic(), r.node.name)
+        r.link.stop_probing()
+        r.batch.oldest = None
+        r.facts.syncs += 1
+        r.facts.bytes_sent += sent or 0
+        if full and r.facts.last_success is None:
+            r.schedule_verification(time.monotonic())
+        r.backoff.succeeded()
+        r.state = "ok"
+        r.problem = ""
+        r.initial_tried = True
+        r.last_sync = time.time()
+        r.phase = ""
+        r.batch.clear()
+
+    def _guarded(self, stderr: bytes) -> None:
+        """rsync's --max-delete stopped a full sync: the source shrank after the count.
+        Count again at once; the next full sync then refuses all or none."""
+        r = self.runner
+        log.warning("%s: the source changed while a full sync ran and it hit the delete "
+                    "bound; counting again. rsync said: %s", r.node.name, tail(stderr),
+                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": 25})
+        r.pending.mark_all()
+        r.initial_tried = True
+        r.phase = ""
+        r.batch.clear()
+        r.backoff.retry_at = time.monotonic() + FIRST  # a churning tree must not spin
+        r.touched(time.monotonic())
+
+    def failed(self, outcome: Outcome, meaning: str, stderr: bytes, code: int) -> None:
+        r = self.runner
+        now = time.monotonic()
+        if r.phase in ("full", "count"):
+            r.pending.mark_all()
+        elif r.phase != "verify":
+            r.pending.give_back([], r.batch.paths)
+        if r.phase == "verify":
+            r.verifier.changes = None
+            r.schedule_verification(now)
+        r.oldest_change = r.batch.restore_oldest(r.pending, r.oldest_change, now)
+        r.facts.failures += 1
+        r.facts.last_error_code = code
+        r.facts.last_error = (stderr.decode("utf-8", "backslashreplace").strip()
+                                 or meaning)
+        r.facts.last_error_at = time.time()
+        if outcome is Outcome.PARTIAL and r.left_out.skip_unreadable(
+                stderr, r.cfg.wpath, r.node.name):
+            r.backoff.retry_at = now  # redo at once without them: not the node's fault
+            r.phase = ""
+            r.batch.clear()
+            r.touched(now)
+            return
+        news = r.backoff.failed(now, time.time(), outcome, random.uniform)
+        problem = failure_name(code, meaning, stderr)
+        level = logging.ERROR if outcome is Outcome.ERROR else logging.WARNING
+        # One line per change of state: a node that is down fails with 255 one time and
+        # 12 the next (ssh dying before or after rsync starts); that is still one state.
+        if news:
+            said = f": {tail(stderr)}" if stderr.strip() else ""
+            log.log(level, "%s: %s; keeping the paths and retrying with backoff%s",
+                    r.node.name, problem, said,
+                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": code})
+        else:
+            log.debug("%s: still failing (%s), attempt %d", r.node.name, problem,
+                      r.backoff.failures)
+        if outcome is Outcome.TRANSIENT:
+            r.link.failed(now)
+        r.state = "retrying"
+        r.problem = problem
+        r.initial_tried = True
+        r.phase = ""
+        r.batch.clear()
