@@ -74,3 +74,12 @@ def every_kind_mirror(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
     daemon_node = Node("rsyncd", rsyncd.rnode, module_dst, server=rsyncd)
     return Mirror(workdir=tmp_path, src=src, rpath=str(rpath), nodes=[local, ssh, daemon_node],
                   keys=dict(keys), registry=daemons)
+
+
+def converged(m: Mirror, what: str, timeout: float = 60.0) -> None:
+    """Wait until every node equals the source (failing with the difference); say how long
+    each took. The default deadline is generous: two cores may be shared with other work."""
+    took = [m.converge(node, timeout=timeout, what=f"{node.kind} node after {what}")
+            for node in m.nodes]
+    print(f"{what}: converged in " + ", ".join(
+        f"{node.kind} {seconds:.2f}s" for node, seconds in zip(m.nodes, took)))

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ODD_NAMES, Daemon, Mirror, Rsyncd, write
-from helpers.clients import every_kind_mirror, require, run
-
-CONVERGE_SECONDS = 60.0  # generous: two cores shared with other work; far less is usual
+from helpers.clients import converged, every_kind_mirror, require, run
 
 
 @pytest.fixture
@@ -23,11 +21,6 @@ def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
             daemons: list[Daemon]) -> Mirror:
     """A local, an ssh and an rsync daemon node; started by the test (`.start()`)."""
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)
-
-
-def converged(m: Mirror, what: str) -> None:
-    for node in m.nodes:
-        m.converge(node, timeout=CONVERGE_SECONDS, what=f"{node.kind} node after {what}")
 
 
 # ---- tar ----
@@ -80,7 +73,31 @@ def archive_tree(root: Path, version: int) -> int:
         write(os.path.join(swap, b"was-link"), b"file now")
         write(os.path.join(top, b"new in 2", b"-n"), b"new")
         files += 4
+        # links that appear in directories which exist already: no write event for them
+        os.symlink(b"../odd", os.path.join(links, b"added link"))
+        os.link(os.path.join(top, b"lib/pkg1/mod1/f2.py"), os.path.join(links, b"added hard"))
+        os.symlink(b"f1.py", os.path.join(top, b"lib/pkg0/mod0/%#link"))
     return files
+
+
+def update_tree(root: Path) -> list[bytes]:
+    """An update archive's content: changed files, new links and a hard link pair, all in
+    directories that exist already. Returns the members (no directories among them)."""
+    top = os.fsencode(root)
+    members = []
+    for i, name in enumerate(ODD_NAMES):
+        members.append(os.path.join(b"odd", name))
+        write(os.path.join(top, members[-1]), b"update %d" % i)
+    for name in (b"#top", b";top", b"-top", b"new\ntop"):  # rsync's comment characters
+        members.append(name)
+        write(os.path.join(top, name), b"at the top")
+    members += [b"lib/pkg2/mod2/f5.py", b"links/hard pair", b"links/%new link", b"links/#new"]
+    write(os.path.join(top, members[-4]), b"patched")
+    os.makedirs(os.path.join(top, b"links"))
+    os.link(os.path.join(top, members[-4]), os.path.join(top, members[-3]))
+    os.symlink(b"../odd", os.path.join(top, members[-2]))
+    os.symlink(ODD_NAMES[0], os.path.join(top, members[-1]))
+    return members
 
 
 def test_tar_extracted_into_wpath_then_again_over_itself_with_changes(mirror3, tmp_path) -> None:
@@ -103,6 +120,14 @@ def test_tar_extracted_into_wpath_then_again_over_itself_with_changes(mirror3, t
     # a file needs --recursive-unlink), modes and mtimes restored from the archive.
     run([tar, "--recursive-unlink", "-xJf", balls[1][0], "-C", m.src])
     converged(m, f"a second tar -x of {balls[1][1]} changed files over the first")
+    # An update archive of files only: no directory entries, so tar touches no directory
+    # and each file must be mirrored on its own events.
+    members = update_tree(tmp_path / "update")
+    (tmp_path / "members").write_bytes(b"".join(b"./" + p + b"\0" for p in members))
+    run([tar, "-cf", tmp_path / "update.tar", "-C", tmp_path / "update", "--no-recursion",
+         "--null", "-T", tmp_path / "members"])
+    run([tar, "-xf", tmp_path / "update.tar", "-C", m.src])
+    converged(m, f"an update archive of {len(members)} files into existing directories")
 
 
 # ---- rsync as a deploy tool ----

@@ -10,25 +10,17 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import Daemon, Mirror, Rsyncd, wait_until
-from helpers.clients import every_kind_mirror, run
-
-CONVERGE_SECONDS = 60.0
+from helpers.clients import converged, every_kind_mirror, run
 
 
 @pytest.fixture
 def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
             daemons: list[Daemon]) -> Mirror:
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)
-
-
-def converged(m: Mirror, what: str) -> None:
-    for node in m.nodes:
-        m.converge(node, timeout=CONVERGE_SECONDS, what=f"{node.kind} node after {what}")
 
 
 # ---- logrotate ----
@@ -171,10 +163,10 @@ def check_copy(node_db: Path, scratch: Path, rows: int) -> None:
 
 
 @pytest.fixture
-def scratch(tmp_path: Path) -> Iterator[Path]:
+def scratch(tmp_path: Path) -> Path:
     path = tmp_path / "scratch"
     path.mkdir()
-    yield path
+    return path
 
 
 def test_sqlite_wal_and_rollback_journal_copies_are_byte_identical(mirror3, scratch) -> None:

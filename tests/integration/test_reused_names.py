@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Daemon, Mirror, Rsyncd, make_tree, write
-from helpers.clients import every_kind_mirror, run
+from helpers.clients import converged, every_kind_mirror, run
 
 CONVERGE_SECONDS = 15.0  # a tree of a few dozen entries: seconds to spare
 # When the writes below the reused name come, after the name was taken again: at once,
@@ -23,11 +23,6 @@ def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)
 
 
-def converged(m: Mirror, what: str) -> None:
-    for node in m.nodes:
-        m.converge(node, timeout=CONVERGE_SECONDS, what=f"{node.kind} node after {what}")
-
-
 def started(m: Mirror) -> Path:
     """Small trees d0, d1, ... and files f0, g0, ..., one set for each delay, mirrored;
     returns a scratch dir outside wpath (on the same file system)."""
@@ -38,7 +33,7 @@ def started(m: Mirror) -> Path:
     outside = m.workdir / "outside"
     outside.mkdir()
     m.start()
-    converged(m, "the start-up sync")
+    converged(m, "the start-up sync", CONVERGE_SECONDS)
     return outside
 
 
@@ -67,7 +62,8 @@ def test_dir_moved_away_then_recreated_and_written_at_once(mirror3, away) -> Non
         out = f"d{i}.old" if away == "inside" else str(outside / f"d{i}.old")
         run(["sh", "-c", f"mv d{i} '{out}' && mkdir d{i} && echo x > d{i}/f"], cwd=m.src)
         writes_below(m, f"d{i}", delay)
-        converged(m, f"mv d{i} {away} && mkdir d{i}, writes {delay * 1000:.0f} ms later")
+        converged(m, f"mv d{i} {away} && mkdir d{i}, writes {delay * 1000:.0f} ms later",
+                  CONVERGE_SECONDS)
 
 
 @pytest.mark.parametrize("away", AWAY)
@@ -81,7 +77,8 @@ def test_dir_moved_out_and_another_moved_in_under_the_same_name(mirror3, away) -
         os.rename(m.src / f"d{i}", (m.src if away == "inside" else outside) / f"d{i}.old")
         os.rename(staged, m.src / f"d{i}")
         writes_below(m, f"d{i}", delay)
-        converged(m, f"d{i} moved {away}, another moved in, writes {delay * 1000:.0f} ms later")
+        converged(m, f"d{i} moved {away}, another moved in, writes {delay * 1000:.0f} ms later",
+                  CONVERGE_SECONDS)
 
 
 @pytest.mark.parametrize("away", ["inside", "outside"])
@@ -95,4 +92,4 @@ def test_file_renamed_over_one_that_was_just_moved_away(mirror3, away) -> None:
         with open(m.src / f"f{i}", "ab") as f:
             f.write(b", appended %.0f ms later" % (delay * 1000))
         converged(m, f"f{i} moved {away}, g{i} renamed to f{i}, appended "
-                  f"{delay * 1000:.0f} ms later")
+                  f"{delay * 1000:.0f} ms later", CONVERGE_SECONDS)
