@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,7 @@ def require(program: str) -> str:
     return path
 
 
-def every_kind_mirror(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
+def every_kind_mirror(tmp_path: Path, sshd_factory: Callable[..., Sshd], rsyncd: Rsyncd,
                       daemons: list[Daemon], **keys: object) -> Mirror:
     """One daemon mirroring `src` to a local node, an ssh node and an rsync daemon node.
 
@@ -66,8 +66,7 @@ def every_kind_mirror(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
     local = Node("local", "", rpath)
     ssh_view = tmp_path / "ssh-node"
     ssh_view.mkdir()
-    assert callable(sshd_factory)
-    server: Sshd = sshd_factory(binds={str(rpath): str(ssh_view)})
+    server = sshd_factory(binds={str(rpath): str(ssh_view)})
     ssh = Node("ssh", server.rnode, ssh_view, rsh=server.rsh, server=server)
     module_dst = rsyncd.module_path / str(rpath).lstrip("/")
     module_dst.mkdir(parents=True)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import ODD_NAMES, Daemon, Mirror, Rsyncd, write
+from helpers import ODD_NAMES, Daemon, Mirror, Rsyncd, Sshd, write
 from helpers.clients import converged, every_kind_mirror, require, run
 
 
 @pytest.fixture
-def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
+def mirror3(tmp_path: Path, sshd_factory: Callable[..., Sshd], rsyncd: Rsyncd,
             daemons: list[Daemon]) -> Mirror:
     """A local, an ssh and an rsync daemon node; started by the test (`.start()`)."""
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)

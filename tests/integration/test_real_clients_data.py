@@ -10,15 +10,16 @@ import os
 import shutil
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Daemon, Mirror, Rsyncd, wait_until
+from helpers import Daemon, Mirror, Rsyncd, Sshd, wait_until
 from helpers.clients import converged, every_kind_mirror, run
 
 
 @pytest.fixture
-def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
+def mirror3(tmp_path: Path, sshd_factory: Callable[..., Sshd], rsyncd: Rsyncd,
             daemons: list[Daemon]) -> Mirror:
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)
 

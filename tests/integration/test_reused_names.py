@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Daemon, Mirror, Rsyncd, make_tree, write
+from helpers import Daemon, Mirror, Rsyncd, Sshd, make_tree, write
 from helpers.clients import converged, every_kind_mirror, run
 
 CONVERGE_SECONDS = 15.0  # a tree of a few dozen entries: seconds to spare
@@ -18,7 +19,7 @@ DELAYS = [0.0, 0.02, 0.1]
 
 
 @pytest.fixture
-def mirror3(tmp_path: Path, sshd_factory: object, rsyncd: Rsyncd,
+def mirror3(tmp_path: Path, sshd_factory: Callable[..., Sshd], rsyncd: Rsyncd,
             daemons: list[Daemon]) -> Mirror:
     return every_kind_mirror(tmp_path, sshd_factory, rsyncd, daemons)
 
