@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import ODD_NAMES, Daemon, Mirror, Rsyncd, Sshd, write
+from helpers import ODD_NAMES, Daemon, Mirror, Rsyncd, Sshd, make_tree, write
 from helpers.clients import converged, every_kind_mirror, require, run
 
 
@@ -260,3 +260,17 @@ def test_sed_in_place_over_hundreds_of_files_several_times(mirror3) -> None:
         run([sed, "-i", "-e", expression, *paths])
     run([sed, "-i.bak", "-e", "s/gamma/delta/", *paths[:50]])  # with backups beside
     converged(m, "five sed -i runs in a row over 300 files")
+
+
+def test_tar_extracted_while_the_start_up_sync_runs(mirror3, tmp_path) -> None:
+    """Watches go in before the first full sync: what lands during it is not lost."""
+    m = mirror3
+    tar = require("tar")
+    count = archive_tree(tmp_path / "staging", 1)
+    run([tar, "-cf", tmp_path / "release.tar", "-C", tmp_path / "staging", "."])
+    make_tree(m.src / "already", dirs=60, files_per_dir=50, size=2000)
+    d = m.start(wait_ready=False)
+    d.wait_log(lambda log: " watching " in log, 30, "the watches to be in")
+    run([tar, "-xf", tmp_path / "release.tar", "-C", m.src])
+    converged(m, f"tar -x of {count} files during the start-up sync")
+    d.wait_ready(30)
