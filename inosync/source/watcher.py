@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from inosync.changes import ROOT, OpenWrites, join_path
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone
-from inosync.source.inotify import CHANGE_MASK, F, is_directory
+from inosync.source.inotify import CHANGE_MASK, F, add_watch, is_directory
 from inosync.source.move_pairing import Leaving, MovePairing
 from inosync.source.unwatched import Unwatched
 from inosync.source.watches import Watches
@@ -36,6 +36,7 @@ class Watcher:
         self.pairing = MovePairing()  # moves out waiting for a pair, with their watches
         self.watches = Watches(self.wpath, excludes, self.pairing, progress)
         self.writes = OpenWrites()
+        self._left_this_read: list[int] = []  # cookies of trees that left in this read
 
     def fileno(self) -> int:
         return self.watches.fileno()
@@ -98,8 +99,8 @@ class Watcher:
         leaving = Leaving(path, is_dir, time.monotonic(), watches, self.writes.detach(path),
                           self.unwatched.detach(path) if self.unwatched else {})
         self.pairing.leave(cookie, leaving)
-        if watches and is_directory(self.abspath(path)):
-            self.watches.give_back_present(leaving)
+        if watches:
+            self._left_this_read.append(cookie)
 
     def _landed(self, leaving: Leaving, dst: str) -> list[Fact]:
         """The tree that left is at `dst` now (its IN_MOVED_TO, or a walk met it there)."""
@@ -156,9 +157,21 @@ class Watcher:
         for event in events:
             self.watches.changed_since_count = True
             facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))
+        self._give_back_unpaired()
         if self.watches.renamed or self.watches.found_at:
             facts.extend(self._pair_rediscovered())
         return facts
+
+    def _give_back_unpaired(self) -> None:
+        """A tree that left and is still unpaired once every queued event is read, but whose
+        directory is at its old place again (moved away and back, read late): its watches
+        go back. Not before: a later event of the same read (a swap's next rename) may move
+        it, and a name given from the disk as it is now would be ahead of the events."""
+        left, self._left_this_read = self._left_this_read, []
+        for cookie in left:
+            leaving = self.pairing.waiting.get(cookie)
+            if leaving is not None and is_directory(self.abspath(leaving.path)):
+                self.watches.give_back_present(leaving)
 
     def _pair_rediscovered(self) -> list[Fact]:
         """Pair an IN_MOVED_FROM of a directory with where a scan found it again.
@@ -173,13 +186,27 @@ class Watcher:
                 facts.extend(self._landed(leaving, place))
         for cookie, leaving in list(self.pairing.waiting.items()):
             found = self.watches.renamed.pop(leaving.path, None) if leaving.is_dir else None
-            if found is not None and self.pairing.arrive(cookie) is not None:
+            if found is not None and self._is_there(leaving, found[0]) \
+                    and self.pairing.arrive(cookie) is not None:
                 facts.extend(self._landed(leaving, found[0]))
         now = time.monotonic()
         for old, (_, seen) in list(self.watches.renamed.items()):
             if now - seen > REDISCOVERY_SECONDS:
                 del self.watches.renamed[old]
         return facts
+
+    def _is_there(self, leaving: Leaving, place: str) -> bool:
+        """The tree that left is the directory at `place` now: the watch inotify has for
+        that directory is the tree's own top watch (a name seen taken by a walk may have
+        changed hands since)."""
+        top = [wd for wd, suffix in leaving.watches.items() if suffix == ""]
+        if not top:
+            return True  # no watch to tell by: as the walk saw it
+        present = add_watch(self.watches.fileno(), self.abspath(place))
+        if present >= 0 and present != top[0] and present not in self.path_of \
+                and self.pairing.carrier(present) is None:
+            self.watches.remove([present])  # a directory no walk met: not ours to watch here
+        return present == top[0]
 
     def _translate(self, wd: int, mask: int, cookie: int, name: str) -> list[Fact]:
         if mask & F.Q_OVERFLOW:

@@ -93,8 +93,12 @@ class Watches:
             if wd >= 0:
                 old = path_of.add(wd, relpath)
                 if old is not None and old != relpath:
-                    # the same directory renamed into a place not watched yet (`mkdir -p
-                    # new/dir && mv old new/dir/x`), so no IN_MOVED_TO will name it
+                    # A directory still watched under another name: its IN_MOVED_* events
+                    # are queued, not read yet (a swap read late), and move it when they
+                    # are; renamed here, another directory's events would get its name.
+                    # Noted, for a rename into a place not watched yet (`mkdir -p new/dir
+                    # && mv old new/dir/x`), which no IN_MOVED_TO will name.
+                    path_of.add(wd, old)
                     self.renamed[old] = (relpath, time.monotonic())
                 elif old is None and pairing.waiting:
                     self._met_travelling(wd, relpath)
