@@ -210,11 +210,16 @@ def test_rpm_installs_into_sitelib_byte_compiled_with_the_systemd_scriptlets(
                      "/usr/lib/systemd/system/inosync.target",
                      "/usr/share/man/man8/inosync.8.gz", "/usr/share/man/man5/inosync.toml.5.gz",
                      "/usr/share/doc/inosync/examples/example.toml",
-                     f"{sitelib}/inosync/daemon.py", f"{sitelib}/inosync-{_version()}.dist-info",
+                     f"{sitelib}/inosync-{_version()}.dist-info",
                      "/etc/inosync"):
         assert expected in files, f"{expected} not in the rpm: {files}"
+    # Every module ships, subpackages included (a bare packages = ["inosync"] would drop them).
+    modules = sorted(str(path.relative_to(REPO)) for path in (REPO / "inosync").rglob("*.py"))
+    missing = [m for m in modules if f"{sitelib}/{m}" not in files]
+    assert missing == [], f"not in the rpm: {missing}"
     # Byte-compiled at build time (%pyproject_install), both optimisation levels.
-    assert any(re.search(r"/inosync/__pycache__/daemon\.cpython-3\d+\.pyc$", f) for f in files)
+    assert any(re.search(r"/inosync/daemon/__pycache__/loop\.cpython-3\d+\.pyc$", f)
+               for f in files)
     assert any(f.endswith(".opt-1.pyc") for f in files)
     # Fedora packages inotify_simple: required, not bundled.
     assert not any("inotify_simple" in f for f in files)
@@ -271,6 +276,10 @@ def test_deb_installs_files_enables_the_target_and_no_instance_and_the_units_ver
                      "/usr/share/doc/inosync/copyright",
                      "/usr/lib/inosync/vendor/inotify_simple.py"):
         assert expected in files
+    # Every module ships, subpackages included.
+    modules = sorted(str(path.relative_to(REPO)) for path in (REPO / "inosync").rglob("*.py"))
+    missing = [m for m in modules if f"/usr/lib/python3/dist-packages/{m}" not in files]
+    assert missing == [], f"not in the deb: {missing}"
     # The copyright file is LICENSE's licence, word for word (DEP-5 indents it by one).
     copyright_text = box.read("/usr/share/doc/inosync/copyright") or ""
     licence = " ".join((REPO / "LICENSE").read_text().split("All rights reserved.")[1].split())
