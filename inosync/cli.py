@@ -16,6 +16,7 @@ from inosync.commands.check.command import check_command
 from inosync.config.load import Config, ConfigError, load, validate
 from inosync.daemon.service import setup_logging
 from inosync.daemon.start import local_rsync_problem
+from inosync.node.hook import hook_problems
 
 log = logging.getLogger("inosync")
 
@@ -25,6 +26,7 @@ COMMANDS = {
     "status": "each instance's nodes, as a monitoring plugin (Nagios, Icinga)",
     "list": "configured, enabled and running instances side by side",
     "verify": "compare each node with the source now (--repair: fix it)",
+    "restore": "bring a deleted or overwritten path back from a node's kept copies",
     "keygen": "make an instance's ssh key and each node's authorized_keys line",
     "migrate": "write configs from an older inosync (.py) or lsyncd (.lua) config",
     "demo": "mirror a demo tree to a local directory, to watch inosync work",
@@ -41,6 +43,9 @@ def _command(name: str) -> Callable[[list[str]], int]:
     if name == "list":
         from inosync.commands.list import list_command
         return list_command
+    if name == "restore":
+        from inosync.commands.restore import restore_command
+        return restore_command
     if name == "verify":
         from inosync.commands.verify import verify_command
         return verify_command
@@ -125,6 +130,8 @@ def run_daemon(cfg: Config, level: str) -> int:
     log.info("inosync %s starting: %s -> %s", __version__, cfg.wpath,
              ", ".join(node.dest for node in cfg.nodes))
     if problem := local_rsync_problem(cfg):
+        log.error("%s: %s", cfg.path, problem)
+    for problem in hook_problems(cfg):  # syncing goes on: the hook is not the mirror
         log.error("%s: %s", cfg.path, problem)
     try:
         return Daemon(cfg).run()

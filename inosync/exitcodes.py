@@ -43,7 +43,8 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
     ),
     "status": (
         (OK, "OK: every node in sync or behind less than --warn"),
-        (WARNING, "WARNING: a node behind more than --warn, or failing for less than --crit"),
+        (WARNING, "WARNING: a node behind more than --warn, failing for less than --crit, or "
+         "its on_sync hook failing"),
         (CRITICAL, "CRITICAL: a node behind or failing for more than --crit, deletions "
          "refused, part of the source not watched, the source paused, or a configured or "
          "enabled instance not running"),
@@ -58,6 +59,12 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (OK, "every node matches the source"),
         (DRIFT, "a node differed (repaired or not)"),
         (ERROR, "a node could not be compared or repaired, or a bad command line"),
+        (CONFIG, "the config is missing, unreadable or invalid"),
+    ),
+    "restore": (
+        (OK, "the path was restored, or its kept copies listed"),
+        (FAILURE, "no kept copy, the path exists where it would go, or the node failed"),
+        (USAGE, "bad command line, a path outside wpath or an unknown node"),
         (CONFIG, "the config is missing, unreadable or invalid"),
     ),
     "keygen": (

@@ -38,7 +38,8 @@ def _read_all(fd: int) -> bytes:
 class Job:
     """One running child; fileno() becomes readable when it exits."""
 
-    def __init__(self, command: Command, env: dict[str, str] | None = None) -> None:
+    def __init__(self, command: Command, env: dict[str, str] | None = None,
+                 cwd: str | None = None) -> None:
         self.command = command
         self.started = time.monotonic()
         stdin = _memfile("stdin", command.stdin)
@@ -47,7 +48,7 @@ class Job:
         try:
             self.popen = subprocess.Popen(
                 command.argv, stdin=stdin, stdout=self._out, stderr=self._err,
-                start_new_session=True, env=env)
+                start_new_session=True, env=env, cwd=cwd)
         except OSError:
             os.close(self._out)
             os.close(self._err)

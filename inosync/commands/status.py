@@ -81,6 +81,9 @@ def judge_node(node: dict[str, Any], limits: Limits, now: float) -> tuple[int, s
         return CRITICAL, f"{name} behind {duration(lag)}"
     if lag > limits.warn:
         return WARNING, f"{name} behind {duration(lag)}"
+    hook = node.get("hook") or {}
+    if hook.get("failing_since"):  # the node has every change; what runs after it fails
+        return WARNING, f"{name} on_sync failing {duration(now - hook['failing_since'])}"
     return OK, ""
 
 
@@ -178,13 +181,15 @@ def table(state: dict[str, Any], now: float) -> str:
         verification = node.get("last_verification") or {}
         error = node.get("last_error") or {}
         message = (error.get("message") or "").strip().splitlines()
+        hook_error = (node.get("hook") or {}).get("error")
         rows.append((
             node["name"], node["state"], f"{node.get('lag_seconds', 0):.1f}s",
             str(node.get("pending_paths", 0)), _when(node.get("last_success"), now),
             _when(verification.get("at"), now),
             str(verification["drift"]) if verification else "-",
             f"exit {error.get('code')}: {message[-1][:60] if message else ''}"
-            if error and node["state"] == "failing" else "-"))
+            if error and node["state"] == "failing" else
+            f"on_sync {hook_error[:60]}" if hook_error else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"{state.get('instance')} ({state.get('config')}, pid {state.get('pid')}): "
              f"{state.get('status', '')}"]

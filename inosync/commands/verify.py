@@ -94,8 +94,9 @@ def verify_command(argv: list[str]) -> int:
         print(f"{os.path.join(cfg.wpath, path)}: nothing is mounted on it (/etc/fstab lists "
               "it): left out of the comparison")
     for node in nodes:
-        node = restricted.resolve(cfg, node)  # behind rrsync: paths relative to its dir
-        drift, problem = compare(cfg, node, left_out)
+        own = cfg.for_node(node)  # the node's own rsh, rspeed and extra
+        node = restricted.resolve(own, node)  # behind rrsync: paths relative to its dir
+        drift, problem = compare(own, node, left_out)
         if drift is None:
             print(f"{node.name}: cannot compare: {problem}", file=sys.stderr)
             verdict = exitcodes.ERROR
@@ -106,7 +107,7 @@ def verify_command(argv: list[str]) -> int:
         verdict = max(verdict, exitcodes.DRIFT)
         outcome = ""
         if options.repair:
-            code, outcome = repair(cfg, node, drift, left_out)
+            code, outcome = repair(own, node, drift, left_out)
             if code:
                 verdict = exitcodes.ERROR
         print(f"{node.name}: drift: {summary(drift)}{outcome}")

@@ -20,6 +20,8 @@ from inosync import exitcodes
 from inosync.changes import Move
 from inosync.config import load as config_mod
 from inosync.config.load import Config
+from inosync.daemon.deadlines import next_timeout
+from inosync.daemon.hooks import Hooks
 from inosync.daemon.mount_watch import MountWatch
 from inosync.daemon.node_return import ReturnWatch
 from inosync.daemon.overflow import OverflowPacing
@@ -31,6 +33,7 @@ from inosync.daemon.signals import SIGNALS, install_signal_flags
 from inosync.daemon.source_guard import POLL_SECONDS, SourceGuard
 from inosync.daemon.starting import Starter
 from inosync.daemon.stopping import Stopper
+from inosync.node.hook import Hook
 from inosync.node.reach import PortProbe
 from inosync.node.runner import NodeRunner
 from inosync.process import Job, Reaper
@@ -67,6 +70,7 @@ class Daemon:
         self.reloader = Reloader(self)
         self.stopper, self.reporter = Stopper(self), Reporter(self)
         self.returns, self.starter = ReturnWatch(self), Starter(self)
+        self.hooks = Hooks(self)
 
     # -- setup ----------------------------------------------------------------------
 
@@ -162,38 +166,11 @@ class Daemon:
         log.info("stopped")
         return exitcodes.OK
 
-    def _timeout(self, now: float) -> float | None:
-        deadlines: list[float] = []
-        running = sum(1 for r in self.nodes if r.job is not None)
-        if not self.paused_reason and running < self.starter.parallel_limit():
-            # (when all slots are taken, a finishing job wakes the loop)
-            deadlines += [d for r in self.nodes if (d := r.deadline()) is not None]
-        if self.watcher is not None and (d := self.watcher.next_deadline()) is not None:
-            deadlines.append(d)
-        if self.paused_reason:
-            deadlines.append(self.guard.next_poll)
-        elif self.overflow.rescan_at is not None:
-            deadlines.append(self.overflow.rescan_at)
-        if self.stop_deadline is not None:
-            deadlines.append(self.stop_deadline)
-        if (d := self.notifier.alive_deadline()) is not None:
-            deadlines.append(d)
-        if (d := self.notifier.deadline()) is not None:
-            deadlines.append(d)
-        if (d := self.reaper.deadline()) is not None:
-            deadlines.append(d)
-        deadlines += [d for r in self.nodes if (d := r.link.probe_deadline()) is not None]
-        if not self.paused_reason:
-            deadlines.append(self.guard.next_poll)
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - now)
-
     def _step(self) -> None:
         now = time.monotonic()
         # inotify first: a comparison that just ended must know every change made while
         # it ran, or it would count them as drift.
-        ready = self.selector.select(self._timeout(now))
+        ready = self.selector.select(next_timeout(self, now))
         for key, _ in sorted(ready, key=lambda item: item[0].data != "inotify"):
             if key.data == "signal":
                 self._drain_wakeups()
@@ -211,6 +188,8 @@ class Daemon:
                         key.data.changed(path)
                 key.data.job_done(self.cfg.dry_run)
                 self.register_job(key.data)
+            elif isinstance(key.data, Hook):
+                self.hooks.ended(key.data)
             elif isinstance(key.data, tuple):  # a node that was down: lookup or probe
                 kind, runner = key.data
                 self.selector.unregister(key.fileobj)
@@ -233,6 +212,7 @@ class Daemon:
                 self.poll_mounts()
         self.returns.probe(now)
         self.reaper.expire(now)
+        self.hooks.expire(now)
         if SIGNALS.reload and not self.stop_requested:
             SIGNALS.reload = False
             self.reloader.apply()
@@ -242,6 +222,8 @@ class Daemon:
             self.poll_source(now)
         if not self.paused_reason and self.stop_requested <= 1:
             self.starter.start_due(now)
+        if self.stop_requested <= 1:
+            self.hooks.start_due(now)
         self.reporter.report()
         self.notifier.flush()
 

@@ -80,10 +80,11 @@ class Reloader:
         for runner in added:
             log.info("reload: node %s added", runner.node.name)
         for runner in kept:  # a reload also verifies: every node gets a full sync
+            interval = runner.cfg.verify_interval  # the node's own, maybe
             runner.cfg = new
             runner.unreadable.clear()  # and tries unreadable paths again
             runner.count_drift = True  # what its count finds is drift, as a verification's
-            if change.reschedule_verification:
+            if change.reschedule_verification or runner.cfg.verify_interval != interval:
                 runner.schedule_verification(now)
             runner.pending.mark_all()
             runner.touched(now)
@@ -99,8 +100,9 @@ class Reloader:
         """A reload removed the node: its children are stopped without waiting."""
         d = self.daemon
         log.info("reload: node %s removed", runner.node.name)
-        if runner.job is not None:
-            d.selector.unregister(runner.job)
+        for job in (runner.job, runner.hook.job):
+            if job is not None:
+                d.selector.unregister(job)
         for waited_on in (runner.link.probe, runner.link.lookup):
             if waited_on is not None:
                 d.selector.unregister(waited_on)

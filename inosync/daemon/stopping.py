@@ -1,5 +1,6 @@
-"""Stopping (SIGTERM, SIGINT): running and pending syncs are finished for up to 4 s, a
-second signal stops at once, and STOPPING=1 reaches systemd even when its socket is slow."""
+"""Stopping (SIGTERM, SIGINT): running and pending syncs, and the on_sync hooks they owe,
+are finished for up to 4 s, a second signal stops at once, and STOPPING=1 reaches systemd
+even when its socket is slow."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Stopper:
                      STOP_GRACE_SECONDS)
             d.stop_deadline = now + STOP_GRACE_SECONDS
         busy = [r for r in d.nodes if r.job is not None or self.drainable(r, now)]
-        if busy and d.stop_requested == 1 and now < d.stop_deadline:
+        if (busy or d.hooks.busy()) and d.stop_requested == 1 and now < d.stop_deadline:
             return False
         for runner in d.nodes:
             if runner.job is not None:

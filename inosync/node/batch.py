@@ -16,6 +16,7 @@ class Batch:
         self.paths: list[str] = []
         self.linked: list[Command] = []  # rebuilds from old copies still to run
         self.oldest: float | None = None  # the oldest change in the batch
+        self.kind = "batch"  # or "repair": what a verification found (the hook says so)
 
     def clear(self) -> None:
         self.moves, self.paths = [], []

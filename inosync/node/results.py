@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from inosync.node import restricted
 from inosync.node.backoff import FIRST
+from inosync.node.hook_input import synced_paths
 from inosync.node.rename_replay import next_step, rebuilds
 from inosync.node.sync_log import done_line, tail
 from inosync.node.sync_log import problem as failure_name
@@ -39,6 +40,10 @@ class JobResults:
             return
         if r.phase == "verify" and classify_exit(code)[0] is Outcome.OK:
             self._verified(stdout)
+            return
+        if r.phase == "prune":  # the node's next job starts when it is due, as ever
+            r.pruner.ended(code, stderr)
+            r.phase = ""
             return
         if r.phase == "detect":
             self._detected(code, stderr, dry_run)
@@ -93,6 +98,7 @@ class JobResults:
         for item in repair:
             r.pending.mark(item.path)
         if repair:
+            r.repairing = True
             r.touched(now)
 
     def _detected(self, code: int, stderr: bytes, dry_run: bool) -> None:
@@ -122,6 +128,8 @@ class JobResults:
         log.info("%s", message, extra=fields)
         if full:
             r.bound.full_done(time.monotonic(), r.node.name)
+        r.hook.synced(r.cfg, "full" if full else r.batch.kind, synced_paths(
+            r.batch.paths, [(m.src, m.dst) for m in r.batch.moves]), code, sent)
         r.link.stop_probing()
         r.batch.oldest = None
         r.facts.syncs += 1

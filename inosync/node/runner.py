@@ -19,6 +19,8 @@ from inosync.node import restricted
 from inosync.node.backoff import Backoff
 from inosync.node.batch import Batch
 from inosync.node.delete_bound import DeleteBound
+from inosync.node.hook import Hook
+from inosync.node.keeping import Pruner, empty_dir
 from inosync.node.left_out import LeftOut
 from inosync.node.link import NodeLink
 from inosync.node.reach import PortProbe
@@ -28,6 +30,7 @@ from inosync.node.verification import Verifier
 from inosync.process import Job
 from inosync.report.node_facts import NodeFacts, derive_state
 from inosync.rsync import argv as rsync
+from inosync.rsync import kept
 from inosync.rsync.argv import Command
 from inosync.rsync.outcomes import Outcome
 from inosync.source.tree import listable, needs_move_check
@@ -43,9 +46,9 @@ class NodeRunner:
                  source_entries: Callable[[], int]) -> None:
         self.bound = DeleteBound(cfg.max_delete_share)
         self.verifier = Verifier(cfg.verify_interval)
+        self.configured = node  # as the config names it: the runner's identity on reload
         self.cfg = cfg  # (after the parts that follow it on reload)
         self.node = node
-        self.configured = node  # as the config names it: the runner's identity on reload
         self.control_path = control_path if node.kind == "ssh" else None
         self.confinement = restricted.Confinement(node.kind)  # asked before the first sync
         self.source_entries = source_entries
@@ -63,6 +66,9 @@ class NodeRunner:
         self.link = NodeLink(node.name, self.control_path)
         self.facts = NodeFacts(node.name, node.spec, node.kind)
         self.results = JobResults(self)
+        self.hook = Hook(node.name)
+        self.pruner = Pruner(node.name)
+        self.repairing = False  # the next batch repairs what a verification found
         self.oldest_change: float | None = None  # oldest change not yet in a batch
 
     @property
@@ -71,8 +77,9 @@ class NodeRunner:
 
     @cfg.setter
     def cfg(self, cfg: Config) -> None:
-        """A reload's config: the bound and the verification interval follow it."""
-        self._cfg = cfg
+        """The config as this node runs it (its own table's settings applied); the bound
+        and the verification interval follow a reload's."""
+        self._cfg = cfg = cfg.for_node(self.configured)
         self.bound.share = cfg.max_delete_share
         self.verifier.interval = cfg.verify_interval
 
@@ -126,7 +133,7 @@ class NodeRunner:
         if self.job is not None:
             return None
         if not self.pending:
-            due = [t for t in (self.bound.recheck_at,
+            due = [t for t in (self.bound.recheck_at, self.pruner.deadline(self.cfg),
                                self.verifier.deadline(self.state == "retrying"))
                    if t is not None]
             return min(due, default=None)
@@ -152,6 +159,11 @@ class NodeRunner:
             self.run_job("detect", restricted.probe(self.cfg, self.node, self.control_path),
                       False)  # a shell command that changes nothing: asked in dry runs too
             return
+        if self.pruner.due(self.cfg, now):  # first, so the kept directory is made 0700
+            self.pruner.started(self.cfg, now)
+            self.run_job("prune", kept.prune(self.cfg, self.node, self.control_path,
+                                             time.time(), empty_dir()), dry_run)
+            return
         if self.bound.recheck_due(now):
             self.pending.mark_all()  # count again: is the source back within the bound?
         if not self.pending.full and self.verifier.due(now, self.state == "retrying"):
@@ -174,6 +186,7 @@ class NodeRunner:
                     self.cfg, self.node, self.control_path, self.left_out.paths()), dry_run)
             return
         moves, dirty = self.pending.take()
+        self.batch.kind, self.repairing = "repair" if self.repairing else "batch", False
         # A failed rename is turned into "delete src, send dst". When excludes could mean
         # something else at the new place (patterns with a '/'), or for rsync daemons,
         # every destination is re-checked too: no data moves when the rename worked.
@@ -255,6 +268,9 @@ class NodeRunner:
         facts.would_delete, facts.delete_bound = self.refused or (None, None)
         facts.lost_mounts = tuple(sorted(self.lost_mounts))
         facts.restricted = self.confined
+        facts.hook_runs, facts.hook_failures = self.hook.runs, self.hook.failures
+        facts.hook_failing_since = self.hook.failing_since
+        facts.hook_error = self.hook.last_error if self.hook.failing else ""
         facts.state = derive_state(
             paused=paused, failing=self.state == "retrying", refused=self.refused is not None,
             lost_mounts=bool(self.lost_mounts),
@@ -283,7 +299,8 @@ class NodeRunner:
     def release(self) -> list[Job]:
         """Give up the node (a reload removed it): its running children, for the loop to
         stop and reap without waiting."""
-        children = [job for job in (self.job, *self.link.release()) if job is not None]
+        children = [job for job in (self.job, self.hook.release(), *self.link.release())
+                    if job is not None]
         self.job = None
         return children
 
@@ -295,5 +312,10 @@ class NodeRunner:
                 self.job.kill()
                 self.job.wait(1.0)
             self.job = None
+        if (hook := self.hook.release()) is not None:
+            hook.terminate()
+            if hook.wait(grace) is None:
+                hook.kill()
+                hook.wait(1.0)
         self.link.close()
 

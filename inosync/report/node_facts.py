@@ -53,6 +53,10 @@ class NodeFacts:
     drift_total: int = 0  # drifted paths found since start
     verifying: bool = False
     restricted: bool = False
+    hook_runs: int = 0  # on_sync runs that ended, and how many of them failed
+    hook_failures: int = 0
+    hook_failing_since: float | None = None  # wall clock, while the last runs failed
+    hook_error: str = ""  # what the last failing run said, while failing
     extra: dict[str, str] = field(default_factory=dict)
 
     def lag(self, now: float) -> float:

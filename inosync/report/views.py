@@ -73,6 +73,19 @@ def describe_node(facts: NodeFacts, now: float) -> str:
     return f"{facts.name} {facts.state}"
 
 
+def describe_hooks(nodes: Sequence[NodeFacts], limit: int = 60) -> str:
+    """The nodes whose on_sync hook fails (their syncs go on: it is a part of its own)."""
+    failing = [n for n in nodes if n.hook_failing_since is not None]
+    if not failing:
+        return ""
+    first, since = failing[0], failing[0].hook_failing_since or 0.0
+    error = first.hook_error
+    if len(error) > limit:
+        error = error[:limit - 3] + "..."
+    more = f" and {len(failing) - 1} more" if len(failing) > 1 else ""
+    return f"on_sync failing on {first.name}{more} since {clock(since)} ({error})"
+
+
 def describe_lost(paths: Sequence[str], shown: int = 2) -> str:
     text = ", ".join(paths[:shown])
     return text + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
@@ -124,6 +137,8 @@ def status_line(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> s
         parts.append(verified)
     if unwatched := describe_unwatched(instance):
         parts.append(unwatched)
+    if hooks := describe_hooks(nodes):
+        parts.append(hooks)
     parts += list(instance.notes)
     return " | ".join(parts)
 
@@ -154,6 +169,8 @@ def node_dict(facts: NodeFacts, now: float) -> dict[str, Any]:
         "verifying": facts.verifying, "restricted": facts.restricted,
         "last_verification": _verification_dict(facts.verification),
         "last_drift": _verification_dict(facts.last_drift), "drift_total": facts.drift_total,
+        "hook": {"runs": facts.hook_runs, "failures": facts.hook_failures,
+                 "failing_since": facts.hook_failing_since, "error": facts.hook_error or None},
     }
 
 
@@ -193,6 +210,9 @@ NODE_METRICS: tuple[tuple[str, str, str], ...] = (
     ("inosync_node_last_verify_timestamp_seconds", "gauge", "When the last verification ended"),
     ("inosync_node_lost_mounts", "gauge",
      "Mount points below wpath with nothing mounted, left as they are on the node"),
+    ("inosync_node_hook_runs_total", "counter", "on_sync runs that ended since start"),
+    ("inosync_node_hook_failures_total", "counter", "on_sync runs that failed since start"),
+    ("inosync_node_hook_failing", "gauge", "1 while the node's on_sync hook keeps failing"),
 )
 
 
@@ -205,7 +225,8 @@ def _node_values(facts: NodeFacts, now: float) -> list[float]:
     return [facts.lag(now), facts.pending_paths, int(facts.up), int(facts.state == "in sync"),
             int(facts.state == "deletions refused"), facts.last_success or 0, facts.syncs,
             facts.failures, facts.bytes_sent, v.drift if v else 0, facts.drift_total,
-            v.at if v else 0, len(facts.lost_mounts)]
+            v.at if v else 0, len(facts.lost_mounts), facts.hook_runs, facts.hook_failures,
+            int(facts.hook_failing_since is not None)]
 
 
 def _number(value: float) -> str:

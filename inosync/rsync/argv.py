@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from inosync.config.load import Config, Node
+from inosync.rsync.backup import backup_options, kept_filter
 
 IO_TIMEOUT_SECONDS = 60
 
@@ -56,6 +58,19 @@ def common_options(cfg: Config, node: Node, control_path: str | None,
         argv.append(f"--log-file={cfg.logfile}")
     if cfg.rspeed:
         argv.append(f"--bwlimit={cfg.rspeed}")
+    if log:  # (wall clock: the stamp names when the sync ran)
+        argv += backup_options(cfg, node, time.time())
+    argv += transport_options(cfg, node, control_path, extra=False)[1:]
+    argv += kept_filter(cfg) + [f"--exclude={pattern}" for pattern in cfg.rexcludes]
+    argv += list(cfg.extra)
+    return argv
+
+
+def transport_options(cfg: Config, node: Node, control_path: str | None,
+                      extra: bool = True) -> list[str]:
+    """rsync and how it reaches the node, with the user's extra options: what every run
+    needs, even one that sends no tree (pruning, restoring)."""
+    argv = [cfg.rsync]
     if node.kind == "ssh":
         argv += ["-e", shlex.join(ssh_argv(cfg, control_path))]
     if node.kind == "daemon":
@@ -63,14 +78,14 @@ def common_options(cfg: Config, node: Node, control_path: str | None,
         # (about 140 ms instead of 60 ms here; 30 ms with `socket options = TCP_NODELAY`
         # in the node's rsyncd.conf too).
         argv += ["--contimeout=10", "--sockopts=TCP_NODELAY"]
-    argv += [f"--exclude={pattern}" for pattern in cfg.rexcludes]
-    argv += list(cfg.extra)
+    if extra:
+        argv += [f"--timeout={IO_TIMEOUT_SECONDS}", *cfg.extra]
     return argv
 
 
 def in_rrsync(node: Node) -> bool:
     """A node addressed as a bare "user@host:": its key is confined by rrsync to rpath."""
-    return node.kind == "ssh" and node.dest.endswith(":")
+    return node.rooted
 
 
 def node_dir(node: Node) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 
 from inosync.changes import Move
 from inosync.config.load import Config, Node
 from inosync.rsync.argv import Command, common_options, literal_pattern, ssh_argv
+from inosync.rsync.backup import kept_root, stamp
 
 MOVE_BASIS = "--copy-dest"
 
@@ -106,16 +108,22 @@ def sh_quote(path: bytes) -> bytes:
 MOVE_FAILED_PREFIX = b"inosync-move-failed "
 
 
-def move_script(rpath: str, moves: Sequence[Move]) -> bytes:
+def move_script(rpath: str, moves: Sequence[Move], keep: str = "") -> bytes:
     """A POSIX sh script that replays renames on a node and names the ones that failed.
 
     Missing parents of the destination are created first (they exist on the source and
     the batch that follows fixes their attributes). A move fails when its source is
     missing on the node or mv refuses (e.g. a directory onto a non-empty directory); the
-    caller then re-syncs both ends instead.
+    caller then re-syncs both ends instead. `keep` (keep_deleted): a file or link the
+    rename replaces is moved there first, under its own name, as rsync's --backup-dir does.
     """
     lines = [b"cd -- " + sh_quote(os.fsencode(rpath)) + b" || exit 97",
+             b"K=" + sh_quote(os.fsencode(keep)),
              b"m() { case $2 in */*) mkdir -p -- \"${2%/*}\" 2>/dev/null;; esac",
+             b"  if [ -n \"$K\" ] && { [ -e \"$1\" ] || [ -L \"$1\" ]; } &&",
+             b"     { [ -f \"$2\" ] || [ -L \"$2\" ]; }; then",
+             b"    case $2 in */*) mkdir -p -- \"$K/${2%/*}\";; *) mkdir -p -- \"$K\";; esac",
+             b"    mv -f -- \"$2\" \"$K/$2\"; fi",
              b"  mv -fT -- \"$1\" \"$2\" 2>/dev/null || echo \"" + MOVE_FAILED_PREFIX
              + b"$3\"; }"]
     for index, move in enumerate(moves):
@@ -126,8 +134,9 @@ def move_script(rpath: str, moves: Sequence[Move]) -> bytes:
 
 def remote_moves(cfg: Config, node: Node, control_path: str | None,
                  moves: Sequence[Move]) -> Command:
+    keep = f"{kept_root(node, cfg.rpath)}/{stamp(time.time())}" if cfg.keep_deleted else ""
     return Command(ssh_argv(cfg, control_path) + (node.host, "sh -s"),
-                   move_script(cfg.rpath, moves))
+                   move_script(cfg.rpath, moves, keep))
 
 
 def failed_moves(stdout: bytes) -> set[int]:

@@ -20,6 +20,7 @@ from inosync.commands.check import host_keys, sandbox
 from inosync.config.load import Config, ConfigError, Node, load
 from inosync.daemon.start import local_rsync_problem, rsync_version_problem
 from inosync.node import restricted
+from inosync.node.hook import hook_problems
 from inosync.process import run
 from inosync.report.state_files import instance_name
 from inosync.rsync import argv as rsync
@@ -143,6 +144,7 @@ def sandbox_problems(cfg: Config) -> list[str]:
 
 def node_problems(cfg: Config, node: Node, notes: list[str] | None = None) -> list[str]:
     """What stops the daemon on this node; `notes` gets what is worth saying when fine."""
+    cfg = cfg.for_node(node)
     first, confined = rename_path_problem(cfg, node)
     if first and ("ssh failed" in first or "host key" in first):
         return [first]  # the dry run would only say the same again
@@ -175,8 +177,8 @@ def check_command(argv: list[str]) -> int:
         print(f"{cfg.path}: warning: {warning}", file=sys.stderr, flush=True)
     local = local_rsync_problem(cfg)
     notes: list[str] = []
-    problems = [local] if local else [
-        p for node in cfg.nodes for p in node_problems(cfg, node, notes)]
+    problems = hook_problems(cfg) + ([local] if local else [
+        p for node in cfg.nodes for p in node_problems(cfg, node, notes)])
     for note in notes:
         print(f"{cfg.path}: {note}", flush=True)
     for problem in problems:
