@@ -53,10 +53,11 @@ class StatePublisher:
 
     def publish(self, instance: Instance, nodes: Sequence[NodeFacts], now: float,
                 wall: float) -> None:
-        states = tuple(n.state for n in nodes) + (instance.paused_reason,)
+        states = tuple((n.state, n.hook_failing_since) for n in nodes) + (
+            instance.paused_reason,)
         signature = states + tuple(
             (n.pending_paths, n.syncs, n.failures, n.verifying, n.behind_since,
-             n.verification.at if n.verification else None, n.lost_mounts)
+             n.verification.at if n.verification else None, n.lost_mounts, n.hook_runs)
             for n in nodes) + (
             instance.watches, instance.overflows, instance.notes)
         due = now - self._state_at >= STATE_MIN_INTERVAL and signature != self._signature

@@ -94,9 +94,10 @@ class Mirror:
                  what: str = "") -> float:
         """Wait until the node's tree equals the source (excluded paths ignored on both)."""
         n = node or self.node
+        kept = ["/.inosync-kept/"] if self.keys.get("keep_deleted") else []
         return wait_converged(
             self.src, n.dst, timeout if timeout is not None else n.timeout,
-            excludes=Excludes(self.excludes), what=what or f"{n.kind} node",
+            excludes=Excludes(self.excludes + kept), what=what or f"{n.kind} node",
             alive=self.daemon.assert_alive if self.daemon else None)
 
     def converge_all(self, timeout: float | None = None) -> None:
