@@ -6,6 +6,7 @@ make it becomes "delete src, send dst" in the same batch."""
 from __future__ import annotations
 
 import logging
+import time
 
 from inosync.changes import Pending
 from inosync.config.load import Config, Node
@@ -13,6 +14,7 @@ from inosync.node import restricted
 from inosync.node.batch import Batch
 from inosync.node.renames import rename_locally
 from inosync.rsync.argv import Command
+from inosync.rsync.backup import kept_dir
 from inosync.rsync.moves import failed_moves, remote_moves
 from inosync.rsync.outcomes import Outcome, classify_exit
 from inosync.rsync.output import bytes_sent
@@ -36,7 +38,8 @@ def first_step(cfg: Config, node: Node, control_path: str | None, confined: bool
     if node.kind == "ssh" and not confined:
         return remote_moves(cfg, node, control_path, moves)
     if node.kind == "local":
-        batch.resend(rename_locally(cfg.rpath, node.name, moves, dry_run), pending)
+        batch.resend(rename_locally(cfg.rpath, node.name, moves, dry_run,
+                                    kept_dir(cfg, node, time.time())), pending)
         return None
     batch.resend(range(len(moves)), pending)  # rebuilt from the old copy, then deleted
     batch.linked = restricted.linked_moves(cfg, node, control_path, moves, confined) \

@@ -26,8 +26,10 @@ def resend_paths(moves: Sequence[Move], failed: Iterable[int]) -> list[tuple[str
     return ends
 
 
-def rename_locally(rpath: str, name: str, moves: Sequence[Move], dry_run: bool) -> list[int]:
-    """Replay renames on a local node; the indexes of those that failed."""
+def rename_locally(rpath: str, name: str, moves: Sequence[Move], dry_run: bool,
+                   keep: str = "") -> list[int]:
+    """Replay renames on a local node; the indexes of those that failed. `keep`
+    (keep_deleted): a file or link a rename replaces is moved there first."""
     failed = []
     for index, move in enumerate(moves):
         src, dst = os.path.join(rpath, move.src), os.path.join(rpath, move.dst)
@@ -36,6 +38,11 @@ def rename_locally(rpath: str, name: str, moves: Sequence[Move], dry_run: bool) 
             continue
         try:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if keep and os.path.lexists(src) and os.path.lexists(dst) and (
+                    os.path.islink(dst) or not os.path.isdir(dst)):
+                kept = os.path.join(keep, move.dst)
+                os.makedirs(os.path.dirname(kept), exist_ok=True)
+                os.rename(dst, kept)
             os.rename(src, dst)
         except OSError as error:
             log.debug("%s: rename %r -> %r failed (%s); resending", name, src, dst,

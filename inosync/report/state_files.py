@@ -44,7 +44,7 @@ class StatePublisher:
     def __init__(self, runtime_dir: str, metrics_file: str = "") -> None:
         self.state_path = os.path.join(runtime_dir, STATE_FILE_NAME) if runtime_dir else ""
         self.metrics_file = metrics_file
-        self._states: tuple[str, ...] = ()
+        self._states: tuple[object, ...] = ()
         self._signature: tuple[object, ...] = ()
         self._state_at = -STATE_MIN_INTERVAL
         self._metrics_at = -METRICS_MIN_INTERVAL

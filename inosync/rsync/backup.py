@@ -51,7 +51,13 @@ def backup_options(cfg: Config, node: Node, wall: float) -> list[str]:
     """What a changing sync adds: deleted and overwritten files go to this sync's stamp."""
     if not cfg.keep_deleted:
         return []
-    return ["--backup", f"--backup-dir={kept_root(node, cfg.rpath)}/{stamp(wall)}"]
+    return ["--backup", f"--backup-dir={kept_dir(cfg, node, wall)}"]
+
+
+def kept_dir(cfg: Config, node: Node, wall: float) -> str:
+    """This sync's kept directory as the node names it, "" when keep_deleted is off: where
+    a rename replayed on the node moves the file it replaces."""
+    return f"{kept_root(node, cfg.rpath)}/{stamp(wall)}" if cfg.keep_deleted else ""
 
 
 def newer_patterns(cutoff: str) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from inosync.changes import Move
 from inosync.config.load import Config, Node
 from inosync.rsync.argv import Command, common_options, literal_pattern, ssh_argv
-from inosync.rsync.backup import kept_root, stamp
+from inosync.rsync.backup import kept_dir
 
 MOVE_BASIS = "--copy-dest"
 
@@ -134,9 +134,8 @@ def move_script(rpath: str, moves: Sequence[Move], keep: str = "") -> bytes:
 
 def remote_moves(cfg: Config, node: Node, control_path: str | None,
                  moves: Sequence[Move]) -> Command:
-    keep = f"{kept_root(node, cfg.rpath)}/{stamp(time.time())}" if cfg.keep_deleted else ""
     return Command(ssh_argv(cfg, control_path) + (node.host, "sh -s"),
-                   move_script(cfg.rpath, moves, keep))
+                   move_script(cfg.rpath, moves, kept_dir(cfg, node, time.time())))
 
 
 def failed_moves(stdout: bytes) -> set[int]:
