@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_inosync
-from helpers import hooks
+from helpers import hooks, run_inosync
 from helpers.tree import wait_until
 
 KINDS = ["local", "ssh", "restricted", "rsyncd"]
@@ -85,7 +84,7 @@ def test_a_hanging_hook_holds_back_no_sync_and_is_killed_with_its_children(
     daemon.wait_log(lambda t: "ran longer than on_sync_timeout (3 s) and was killed" in t, 10,
                     "the hook to be killed")
     for pid in map(int, pids.read_text().split()[:2]):
-        wait_until(lambda: not hooks.alive(pid), 5, f"pid {pid} of the hook to be gone")
+        wait_until(lambda pid=pid: not hooks.alive(pid), 5, f"pid {pid} of the hook to be gone")
     facts = status_of(m.config)["nodes"][0]
     assert facts["hook"]["failures"] >= 1 and facts["state"] == "in sync"
 
