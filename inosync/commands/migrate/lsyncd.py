@@ -287,19 +287,36 @@ def _ssh(table: Table) -> str:
     return shlex.join(words)
 
 
+NODE_OWN = ("rsh", "rspeed", "extra", "verify_interval")  # what a node's table may set
+
+
 def _merge(instances: list[Instance]) -> list[Instance]:
-    """Blocks that mirror one tree to one directory with the same options: one instance."""
+    """Blocks that mirror one tree to one directory: one instance. What they set alike
+    stays the instance's; what differs (rsh, rspeed, extra) goes in each node's table."""
     groups: dict[str, list[Instance]] = {}
     for instance in instances:
-        rest = {k: v for k, v in instance.keys.items() if k != "rnodes"}
+        rest = {k: v for k, v in instance.keys.items() if k != "rnodes" and k not in NODE_OWN}
         groups.setdefault(repr(sorted(rest.items())), []).append(instance)
     merged = []
     for group in groups.values():
         first = group[0]
-        nodes = list(dict.fromkeys(n for i in group for n in i.keys["rnodes"]))
+        differ = [k for k in NODE_OWN if len({repr(i.keys.get(k)) for i in group}) > 1]
+        keys = {k: v for k, v in first.keys.items() if k not in differ}
+        nodes: list[Any] = []
+        seen: set[str] = set()
+        for instance in group:
+            own = {k: instance.keys[k] for k in differ if k in instance.keys}
+            for spec in instance.keys["rnodes"]:
+                if spec not in seen:
+                    seen.add(spec)
+                    nodes.append({"node": spec, **own} if own else spec)
+        notes = tuple(n for i in group for n in i.notes)
+        if differ:
+            notes += (Note(0, "rnodes", f"{', '.join(i.origin for i in group)} differ only in "
+                           f"{', '.join(differ)}: one instance, each node with its own "
+                           "in its table"),)
         merged.append(Instance(first.name, ", ".join(i.origin for i in group),
-                               {**first.keys, "rnodes": nodes},
-                               tuple(n for i in group for n in i.notes),
+                               {**keys, "rnodes": nodes}, notes,
                                tuple(n for i in group for n in i.refused)))
     names = unique_names([i.name for i in merged])
     return [Instance(name, i.origin, i.keys, i.notes, i.refused) for name, i in zip(names, merged)]

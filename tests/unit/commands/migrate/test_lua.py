@@ -248,3 +248,28 @@ def test_strings_comments_and_numbers() -> None:
     assert block.table.items == [(2, Ref("default.rsync"))]
     assert block.table.fields["delay"][0] == 4
     assert [t.kind for t in tokenize("a.b")] == ["name", "op", "name", "end"]
+
+
+def test_blocks_that_differ_only_in_node_settings_become_one_instance_with_tables() -> None:
+    import tomllib
+
+    from inosync.commands.migrate.command import render
+    from inosync.config.load import validate
+    migration = run('''
+        sync { default.rsyncssh, source = "/srv/www", host = "deploy@web1", targetdir = "/srv/www" }
+        sync { default.rsyncssh, source = "/srv/www", host = "deploy@far", targetdir = "/srv/www",
+               rsync = { bwlimit = 2000 }, ssh = { port = 2222 } }
+        sync { default.rsyncssh, source = "/srv/logs", host = "deploy@far", targetdir = "/logs",
+               rsync = { bwlimit = 10 } }
+    ''')
+    www, logs = migration.instances
+    assert www.keys["rnodes"] == [
+        "deploy@web1:", {"node": "deploy@far:", "rsh": "ssh -p 2222", "rspeed": 2000}]
+    assert "rspeed" not in www.keys and "rsh" not in www.keys
+    assert any("differ only in rsh, rspeed" in note.text for note in www.notes)
+    assert logs.keys["rspeed"] == 10 and logs.keys["rnodes"] == ["deploy@far:"]
+    text = render(www, "/etc/lsyncd/lsyncd.conf.lua", "/etc/inosync/www.toml")
+    cfg = validate(tomllib.loads(text), "www.toml", exists=lambda p: True)
+    far = cfg.for_node(cfg.nodes[1])
+    assert (far.rspeed, far.rsh) == (2000, ("ssh", "-p", "2222"))
+    assert cfg.for_node(cfg.nodes[0]).rspeed == 0
