@@ -77,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    metavar="K,K", help="node counts for --scale fan-out; '' for none")
     p.add_argument("--scale-writes", type=int, default=15, metavar="N",
                    help="lone writes per fan-out run (default 15)")
+    p.add_argument("--inosync-key", action="append", default=[], metavar="KEY=VALUE",
+                   help='an extra line for inosync\'s config in every workload, TOML on the '
+                        'right, e.g. keep_deleted=\'"7d"\'')
     p.add_argument("--scale-key", action="append", default=[], metavar="KEY=VALUE",
                    help="an extra inosync config line for fan-out runs, e.g. max_parallel=4")
     p.add_argument("--scale-from", type=Path, action="append", default=[], metavar="JSON",
@@ -126,6 +129,7 @@ def main(argv: list[str]) -> int:
         return 2
     tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
     workloads = args.only or list(WORKLOADS)
+    tools_mod.INOSYNC_KEYS = list(args.inosync_key)
     if args.inosync_path is not None:
         if not (args.inosync_path / "inosync" / "__main__.py").exists():
             print(f"--inosync-path: {args.inosync_path}/inosync/__main__.py not found",

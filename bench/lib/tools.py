@@ -25,6 +25,7 @@ from lib.sshd import SshEndpoint
 REPO = Path(__file__).resolve().parents[2]
 # Which checkout's `inosync` package the daemon runs from (run.py --inosync-path changes it).
 INOSYNC_PATH = REPO
+INOSYNC_KEYS: list[str] = []  # extra config lines for inosync (run.py --inosync-key)
 WATCHDOG_USEC = 10_000_000
 
 
@@ -191,6 +192,7 @@ class Daemon:
         ]
         if self.node.endpoint is not None:
             lines.append(f'rsh = "{self.node.endpoint.rsh()}"')
+        lines += [line.replace("=", " = ", 1) for line in INOSYNC_KEYS]
         config = self.workdir / "inosync.toml"
         config.write_text("\n".join(lines) + "\n")
         return [sys.executable, "-m", "inosync", "-c", str(config)]

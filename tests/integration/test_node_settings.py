@@ -13,7 +13,7 @@ from helpers import hooks
 from helpers.tree import wait_until
 
 
-@pytest.mark.parametrize("node_kind", ["ssh"])
+@pytest.mark.parametrize("node_kind", ["ssh", "restricted"])
 def test_a_nodes_own_rsh_reaches_it_where_the_instances_would_not(mirror) -> None:
     m = mirror()
     (m.src / "f").write_text("f")
