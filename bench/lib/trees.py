@@ -101,11 +101,16 @@ def manifest(root: Path) -> dict[str, Entry]:
     return out
 
 
+def _kept(rel: str) -> bool:
+    """What a node keeps with keep_deleted on is never part of the mirror."""
+    return rel == ".inosync-kept" or rel.startswith(".inosync-kept/")
+
+
 def diff(src: dict[str, Entry], dst: dict[str, Entry], limit: int = 5) -> list[str]:
     """Human-readable differences, at most `limit`, plus a count line when there are more."""
     problems: list[str] = []
     missing = sorted(set(src) - set(dst))
-    extra = sorted(set(dst) - set(src))
+    extra = sorted(k for k in set(dst) - set(src) if not _kept(k))
     changed = sorted(k for k in set(src) & set(dst) if src[k] != dst[k])
     problems += [f"missing {k}" for k in missing[:limit]]
     problems += [f"extra {k}" for k in extra[:limit]]
