@@ -63,7 +63,7 @@ class JobResults:
         if outcome is Outcome.OK:
             self.succeeded(code, stdout, seconds)
         elif outcome is Outcome.GUARD:
-            self._guarded(stderr)
+            self._guarded(stderr, code)
         else:
             self.failed(outcome, meaning, stderr, code)
 
@@ -173,14 +173,14 @@ class JobResults:
         r.phase = ""
         r.batch.clear()
 
-    def _guarded(self, stderr: bytes) -> None:
+    def _guarded(self, stderr: bytes, code: int) -> None:
         """rsync's --max-delete stopped a full sync: the source shrank after the count.
         Count again at once; the next full sync then refuses all or none."""
         r = self.runner
         self.earlier = None
         log.warning("%s: the source changed while a full sync ran and it hit the delete "
                     "bound; counting again. rsync said: %s", r.node.name, tail(stderr),
-                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": 25})
+                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": code})
         r.pending.mark_all()
         r.initial_tried = True
         r.phase = ""
