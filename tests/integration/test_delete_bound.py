@@ -100,3 +100,21 @@ def test_deletions_over_the_bound_are_refused_and_new_files_still_sent(
     assert after == before  # all or nothing: not one deletion
     full = whole_tree_runs(runs, m.src)
     assert len(full) == 1 and "--max-delete=0" in full[0], full
+
+
+def test_a_directory_in_a_files_way_is_replaced_by_the_second_run(
+        mirror, tmp_path: Path) -> None:
+    """Deleting nothing, the first run cannot make way for the file (rsync exit 23); the
+    deletions it held back are within the bound, so the second run deletes and sends it."""
+    script, runs = logging_rsync(tmp_path)
+    m = mirror(rsync=str(script), max_delete_share=0.5)
+    in_sync_tree(m.src)
+    in_sync_tree(m.dst)
+    write(m.src / "was-a-dir", b"a file now")
+    write(m.dst / "was-a-dir" / "inner", b"only on the node")
+    d = m.start()
+    m.converge(what="the file in the directory's place")
+    d.wait_in_sync(10)
+    assert (m.dst / "was-a-dir").read_bytes() == b"a file now"
+    assert len(whole_tree_runs(runs, m.src)) == 2
+    assert "retrying" not in d.log()
