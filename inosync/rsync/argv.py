@@ -123,8 +123,9 @@ def whole_tree_dry_run(cfg: Config, node: Node, control_path: str | None,
                        unreadable: Iterable[str] = ()) -> Command:
     """The full sync as a dry run that itemizes what it would change and delete.
 
-    It is how `check` and verification compare a node with the source, and how a reload's
-    full sync counts its deletions (they are drift, as a verification's).
+    It is how `check` and verification compare a node with the source, and how a full sync
+    counts its deletions where the sync cannot: a reload's (they are drift too), or one
+    whose rsync stopped deletions without saying how many.
     """
     argv = common_options(cfg, node, control_path, log=False) + _skip(unreadable) + [
         "--delete", "--dry-run", "--itemize-changes", "--out-format=%i %n",

@@ -81,9 +81,9 @@ def bytes_sent(stdout: bytes) -> int | None:
     return int(match.group(1).replace(b",", b"").replace(b".", b""))
 
 
-_HELD_BACK = re.compile(rb"^Deletions stopped due to --max-delete limit \((\d+) skipped\)$",
-                        re.MULTILINE)
-_KEPT_DIR = re.compile(rb"^cannot delete non-empty directory: (.*)$", re.MULTILINE)
+# Not anchored at the line's start: a prefix before rsync's words must not hide them.
+_HELD_BACK = re.compile(rb"Deletions stopped due to --max-delete limit \((\d+) skipped\)")
+_KEPT_DIR = re.compile(rb"cannot delete non-empty directory: (.*)$", re.MULTILINE)
 
 
 def deletions_held_back(output: bytes) -> int | None:

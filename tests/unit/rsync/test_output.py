@@ -31,6 +31,7 @@ def kept(*dirs: bytes) -> bytes:
     (kept(b"prot") + STOPPED % 1, 2),  # kept for an excluded file: one more, never fewer
     (kept(b"prot"), None),  # only kept for an excluded file: nothing held back
     (b"rsync: some other message (12 skipped)\n", None),
+    (b"[receiver] " + STOPPED % 2 + b"[receiver] " + kept(b"d"), 3),  # prefixed lines
 ])
 def test_deletions_held_back_add_the_tops_of_kept_trees_to_rsyncs_count(
         output: bytes, held_back: int | None) -> None:
