@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark the daemon's trust features (bench/README.md, "Trust features").
 
-    python3 bench/trust.py [--quick] [--json FILE] [--repeat N] [--old | --no-old]
+    python3 bench/trust.py [--quick] [--json FILE] [--repeat N] [--old | --no-old] \
+        [--inosync-path DIR]
 
-What it measures, with the real daemon, rsync and a loopback sshd, trees on tmpfs: the
-counting pass before a full sync; one verification next to a plain `rsync -an --delete`;
-a lone change's latency while verifications run back to back; an ssh node's return after
-an outage; STATUS messages during a burst. --old also runs the last inosync before these
+What it measures, with the real daemon, rsync and a loopback sshd, trees on tmpfs: a
+bounded full sync at start-up (its rsync runs, and a counting dry run's part where one
+ran); one verification next to a plain `rsync -an --delete`; a lone change's latency while
+verifications run back to back; an ssh node's return after an outage; STATUS messages
+during a burst. --old also runs the last inosync before these
 features (commit 6615a64, taken with git archive) where it can be compared. Exit status 1
 when a measurement failed.
 """
@@ -46,7 +48,7 @@ PARTS = ("count", "verify", "latency", "return", "status")
 
 @dataclass(frozen=True)
 class Sizes:
-    files: int  # the big tree: counting pass, verification, latency
+    files: int  # the big tree: full sync at start-up, verification, latency
     dirs: int
     writes: int  # lone writes per latency run
     gap: float  # seconds between them on average
@@ -72,6 +74,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help=f"run only these parts of {','.join(PARTS)}")
     p.add_argument("--old", action=argparse.BooleanOptionalAction, default=None,
                    help=f"also run commit {OLD_COMMIT} (default: yes, but not with --quick)")
+    p.add_argument("--inosync-path", type=Path, default=None, metavar="DIR",
+                   help="directory holding the inosync package to measure (default: this "
+                        "checkout), e.g. another commit unpacked with git archive")
     p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                    help="measure nothing: the table of the medians over every round in these "
                         "--json files (runs of the same sizes)")
@@ -103,7 +108,7 @@ def one_round(bench: Bench, sizes: Sizes, seed: int, parts: set[str]) -> dict[st
         for on in (False, True):
             steps.append((f"latency/{kind}/{'verify' if on else 'plain'}",
                           partial(latency, bench, kind, sizes.writes, sizes.gap, on, seed)))
-    codes = [("new", tools.REPO)]
+    codes = [("new", tools.INOSYNC_PATH)]
     if bench.old_code is not None:
         codes.append(("old", bench.old_code))
     if bench.side.can_go_down or "return" not in parts:
@@ -159,6 +164,12 @@ def main(argv: list[str]) -> int:
     if args.merge:
         return merge(args.merge)
     sizes = QUICK if args.quick else FULL
+    if args.inosync_path is not None:
+        if not (args.inosync_path / "inosync" / "__main__.py").exists():
+            print(f"--inosync-path: {args.inosync_path}/inosync/__main__.py not found",
+                  file=sys.stderr)
+            return 2
+        tools.INOSYNC_PATH = args.inosync_path.resolve()
     with_old = (not args.quick) if args.old is None else args.old
     started, load0 = time.time(), os.getloadavg()
     tmp = default_tmp() or tempfile.gettempdir()
@@ -192,7 +203,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(root, ignore_errors=True)
     result = medians(rounds)
     meta = {"quick": args.quick, "repeat": args.repeat, "sizes": asdict(sizes),
-            "machine": machine(), "inosync": inosync_version(tools.REPO),
+            "machine": machine(), "inosync": inosync_version(tools.INOSYNC_PATH),
             "old": OLD_COMMIT if with_old else None,
             "trees_on": f"{root.parent} ({fs_type(root.parent)})",
             "load_before": load0, "load_after": os.getloadavg(),

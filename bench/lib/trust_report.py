@@ -40,9 +40,8 @@ def markdown(result: dict[str, Numbers], files: int, burst: int, changes: int) -
     for kind in ("local", "ssh"):
         for state, label in (("insync", "node in sync"), ("empty", "empty node")):
             if (n := result.get(f"count/{kind}/{state}")) is not None:
-                row(f"counting pass before a full sync, {files:,} files", f"{kind}, {label}",
-                    f"{_s(n['count_s'])} of {_s(n['full_s'])} ({n['share']:.0%})",
-                    f"full sync without it: {_s(n['full_s'] - n['count_s'])}")
+                row(f"bounded full sync at start-up, {files:,} files", f"{kind}, {label}",
+                    _full(n))
     for kind in ("local", "ssh"):
         if (n := result.get(f"verify/{kind}")) is not None:
             row(f"one verification (`inosync verify`), {files:,} files", kind,
@@ -74,6 +73,13 @@ def markdown(result: dict[str, Numbers], files: int, burst: int, changes: int) -
         row(f"STATUS messages during a burst of {burst:,} files", "local", _status(new),
             f"{OLD}: {_status(old)}" if old else "-")
     return "\n".join(rows)
+
+
+def _full(n: Numbers) -> str:
+    text = f"{_s(n['full_s'])} in {n['runs']:.0f} rsync run{'s' if n['runs'] != 1 else ''}"
+    if "count_s" in n:
+        text += f", {_s(n['count_s'])} of it a counting dry run ({n['share']:.0%})"
+    return text + f"; ready {_s(n['ready_s'])} after the start"
 
 
 def _return(n: Numbers) -> str:

@@ -47,7 +47,7 @@ def node_return(bench: Bench, outage: float, changes: int, files: int,
 
     The daemon talks to the sshd directly (not through the byte proxy, which would answer
     for a node that is down)."""
-    work = bench.workdir(f"return-{outage:g}s-{'new' if code == tools.REPO else 'old'}")
+    work = bench.workdir(f"return-{outage:g}s-{'old' if code == bench.old_code else 'new'}")
     src, dst = work / "src", work / "dst"
     make_tree(src, files, max(1, files // 10), prefix="b")
     presync(src, dst)
@@ -81,7 +81,7 @@ def node_return(bench: Bench, outage: float, changes: int, files: int,
 def status_rate(bench: Bench, files: int, dirs: int, code: Path = tools.REPO) -> Numbers:
     """STATUS datagrams on NOTIFY_SOCKET from the start of a burst to 1 s after the node
     has it all: the most in any 1 s window, and the total."""
-    work = bench.workdir(f"status-{'new' if code == tools.REPO else 'old'}")
+    work = bench.workdir(f"status-{'old' if code == bench.old_code else 'new'}")
     src, dst = work / "src", work / "dst"
     make_tree(src / "base", 1_000, 100, prefix="b")
     presync(src, dst)

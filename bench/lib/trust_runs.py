@@ -35,9 +35,9 @@ class TrustDaemon(Daemon):
     """tools.Daemon with the config keys a measurement needs, run from a given checkout."""
 
     def __init__(self, node: Node, src: Path, dst: Path, workdir: Path, spawns: SpawnCounter,
-                 keys: dict[str, str], code: Path = tools.REPO) -> None:
+                 keys: dict[str, str], code: Path | None = None) -> None:
         super().__init__(TOOLS["inosync"], node, src, dst, workdir, spawns)
-        self.keys, self.code = keys, code
+        self.keys, self.code = keys, code or tools.INOSYNC_PATH
 
     def _inosync_argv(self) -> list[str]:
         rnode = "" if self.node.kind == "local" else "root@127.0.0.1:"
@@ -115,14 +115,17 @@ def _after(lines: list[tuple[float, str]], since: float, *needles: str,
 
 
 def counting_pass(bench: Bench, kind: str, empty: bool) -> Numbers:
-    """A full sync at start-up: the counting pass's time and its share of the whole."""
+    """A full sync at start-up with the default bound: how many whole-tree rsyncs it took,
+    how long from the first one's command line to `full sync done`, and the counting dry
+    run's part of that when one ran (before the full sync counted its deletions itself;
+    a restart of a node in sync is then one run)."""
     work = bench.workdir(f"count-{kind}-{'empty' if empty else 'insync'}")
     dst = work / "dst" if empty else bench.insync_dst()
     dst.mkdir(exist_ok=True)
     keys = {"log_level": '"debug"', "verify_interval": "0"}
     try:
         with TrustDaemon(bench.node(kind), bench.src, dst, work, bench.spawns, keys) as daemon:
-            daemon.ready(bench.timeout)
+            ready = daemon.ready(bench.timeout) - daemon.started_at
             assert daemon.log is not None  # READY=1 can overtake the log line before it
             daemon.log.first(lambda s: "full sync done" in s, time.monotonic() + bench.timeout)
             lines = daemon.lines()
@@ -133,12 +136,19 @@ def counting_pass(bench: Bench, kind: str, empty: bool) -> Numbers:
             remove_tree(dst)
     if failed := [line for _, line in lines if "retrying with backoff" in line]:
         raise RuntimeError(f"a sync failed: {failed[0]}")
-    counted = _after(lines, 0, ": rsync ", COUNT_MARK)
-    full = _after(lines, counted, ": rsync ", "--delete", without="--dry-run")
-    done = _after(lines, full, "full sync done")
-    count_s, rsync_s = full - counted, done - full
-    return {"count_s": count_s, "full_s": rsync_s + count_s,
-            "share": count_s / (count_s + rsync_s)}
+    whole = f" -- {bench.src}/ "
+    runs = [(t, line) for t, line in lines
+            if ": rsync " in line and whole in line and "--files-from" not in line]
+    if not runs:
+        raise RuntimeError("no full sync in the log: " + " | ".join(s for _, s in lines[-5:]))
+    first = runs[0][0]
+    done = _after(lines, first, "full sync done")
+    out = {"full_s": done - first, "ready_s": ready, "runs": float(len(runs))}
+    counted = [i for i, (_, line) in enumerate(runs) if COUNT_MARK in line]
+    if counted and counted[0] + 1 < len(runs):
+        start, end = runs[counted[0]][0], runs[counted[0] + 1][0]
+        out.update({"count_s": end - start, "share": (end - start) / (done - first)})
+    return out
 
 
 def _waited(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
@@ -163,7 +173,7 @@ def verification(bench: Bench, kind: str) -> Numbers:
         lines.append(f'rsh = "{node.endpoint.rsh()}"')
     config = work / "verify.toml"
     config.write_text("\n".join(lines) + "\n")
-    env = dict(os.environ, PYTHONPATH=str(tools.REPO))
+    env = dict(os.environ, PYTHONPATH=str(tools.INOSYNC_PATH))
     plain = ["rsync", "-an", "--delete"] + (["-e", node.endpoint.rsh()] if node.endpoint else [])
     out: Numbers = {}
     for name, argv in (("verify", [sys.executable, "-m", "inosync", "verify", "-c",

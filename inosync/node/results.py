@@ -1,6 +1,7 @@
-"""What a finished job means for its node: the next step of a sequence (count -> full,
-rename replay -> sync, the shell probe -> the first sync), or the node in sync, or failing
-and backing off. The runner starts jobs; this reads how they ended."""
+"""What a finished job means for its node: the next step of a sequence (a full sync that
+held its deletions back -> the one that makes them, count -> full, rename replay -> sync,
+the shell probe -> the first sync), or the node in sync, or failing and backing off. The
+runner starts jobs; this reads how they ended."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from inosync.node.sync_log import problem as failure_name
 from inosync.node.verification import repairable
 from inosync.rsync.argv import max_delete_for
 from inosync.rsync.outcomes import Outcome, classify_exit
-from inosync.rsync.output import bytes_sent, parse_itemized
+from inosync.rsync.output import bytes_sent, deletions_held_back, parse_itemized
 
 if TYPE_CHECKING:
     from inosync.node.runner import NodeRunner
@@ -31,10 +32,14 @@ class JobResults:
 
     def __init__(self, runner: NodeRunner) -> None:
         self.runner = runner
+        self.earlier: tuple[float, int] | None = None  # (seconds, bytes) of a first pass
 
     def finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
                   dry_run: bool) -> None:
         r = self.runner
+        if r.phase == "full" and r.bound.holding:
+            self._held(code, stdout, stderr, seconds, dry_run)
+            return
         if r.phase == "count" and classify_exit(code)[0] is Outcome.OK:
             self._counted(stdout, dry_run)
             return
@@ -57,12 +62,40 @@ class JobResults:
                 r.start_sync(dry_run)
             return
         outcome, meaning = classify_exit(code)
+        if outcome is Outcome.OK and r.phase == "full" and deletions_held_back(
+                stdout + b"\n" + stderr):  # an rsync daemon's limit hit ends in 0, not 25
+            outcome = Outcome.GUARD
         if outcome is Outcome.OK:
             self.succeeded(code, stdout, seconds)
         elif outcome is Outcome.GUARD:
-            self._guarded(stderr)
+            self._guarded(stderr, code)
         else:
             self.failed(outcome, meaning, stderr, code)
+
+    def _held(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
+              dry_run: bool) -> None:
+        """The full sync that deleted nothing is over: most often that is all (nothing was
+        to be deleted); else its deletions are allowed or refused all at once."""
+        r = self.runner
+        outcome, meaning = classify_exit(code)
+        held_back = deletions_held_back(stdout + b"\n" + stderr)
+        step = r.bound.held(outcome, held_back, dry_run)
+        if step == "failed":
+            self.failed(outcome, meaning, stderr, code)
+        elif step == "done":
+            self.succeeded(code, stdout, seconds)
+        else:
+            self.earlier = (seconds, bytes_sent(stdout) or 0)
+            if step == "count":
+                r.start_count(dry_run)
+                return
+            if r.bound.limit is not None and r.bound.would_delete:
+                log.info("%s: the full sync held back %d deletions, within the bound (%d); "
+                         "making them", r.node.name, r.bound.would_delete, r.bound.limit,
+                         extra={"INOSYNC_NODE": r.node.name,
+                                "INOSYNC_WOULD_DELETE": r.bound.would_delete,
+                                "INOSYNC_DELETE_BOUND": r.bound.limit})
+            r.start_full(dry_run)
 
     def _counted(self, stdout: bytes, dry_run: bool) -> None:
         """The delete bound is all-or-nothing: a full sync that would delete more than the
@@ -118,6 +151,10 @@ class JobResults:
         r = self.runner
         full = r.phase == "full"
         sent = bytes_sent(stdout)
+        if self.earlier is not None:  # the first pass of this full sync sent too
+            seconds += self.earlier[0]
+            sent = None if sent is None else sent + self.earlier[1]
+            self.earlier = None
         if r.state == "retrying" and r.backoff.failures:
             log.warning("%s: back in sync after %d failed attempts", r.node.name,
                         r.backoff.failures)
@@ -144,13 +181,14 @@ class JobResults:
         r.phase = ""
         r.batch.clear()
 
-    def _guarded(self, stderr: bytes) -> None:
+    def _guarded(self, stderr: bytes, code: int) -> None:
         """rsync's --max-delete stopped a full sync: the source shrank after the count.
         Count again at once; the next full sync then refuses all or none."""
         r = self.runner
+        self.earlier = None
         log.warning("%s: the source changed while a full sync ran and it hit the delete "
                     "bound; counting again. rsync said: %s", r.node.name, tail(stderr),
-                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": 25})
+                    extra={"INOSYNC_NODE": r.node.name, "INOSYNC_RSYNC_EXIT": code})
         r.pending.mark_all()
         r.initial_tried = True
         r.phase = ""
@@ -161,6 +199,7 @@ class JobResults:
     def failed(self, outcome: Outcome, meaning: str, stderr: bytes, code: int) -> None:
         r = self.runner
         now = time.monotonic()
+        self.earlier = None
         if r.phase in ("full", "count"):
             r.pending.mark_all()
         elif r.phase != "verify":

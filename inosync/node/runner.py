@@ -54,7 +54,7 @@ class NodeRunner:
         self.source_entries = source_entries
         self.pending = Pending()
         self.job: Job | None = None
-        self.phase = ""  # "moves", "sync" or "full" while a job runs
+        self.phase = ""  # "detect", "verify", "count", "full", "moves" or "sync" while a job runs
         self.batch = Batch()
         self.left_out = LeftOut()
         self.backoff = Backoff()
@@ -176,14 +176,12 @@ class NodeRunner:
         if self.pending.full:
             self.batch.clear()
             self.pending.take()
-            counts = self.bound.begin(self.source_entries())
-            if self.count_drift:
+            self.bound.begin(self.source_entries())  # bounded: it holds deletions back first
+            if self.count_drift:  # a reload: what its count finds is drift too
                 self.verifier.changes = set()
-            if not counts and not self.count_drift:  # no bound: nothing to count
-                self.start_full(dry_run)
+                self.start_count(dry_run)
             else:
-                self.run_job("count", rsync.whole_tree_dry_run(
-                    self.cfg, self.node, self.control_path, self.left_out.paths()), dry_run)
+                self.start_full(dry_run)
             return
         moves, dirty = self.pending.take()
         self.batch.kind, self.repairing = "repair" if self.repairing else "batch", False
@@ -204,6 +202,10 @@ class NodeRunner:
     def start_full(self, dry_run: bool) -> None:
         self.run_job("full", rsync.full_sync(self.cfg, self.node, self.control_path,
                                           self.bound.limit, self.left_out.paths()), dry_run)
+
+    def start_count(self, dry_run: bool) -> None:
+        self.run_job("count", rsync.whole_tree_dry_run(
+            self.cfg, self.node, self.control_path, self.left_out.paths()), dry_run)
 
     def start_sync(self, dry_run: bool, kinds: dict[str, bool | None] | None = None) -> None:
         if not self.batch.paths:  # only renames, and all of them worked

@@ -120,9 +120,10 @@ def full_sync(cfg: Config, node: Node, control_path: str | None,
     """One recursive rsync of the whole tree.
 
     `delete_limit` None sends new and changed files and deletes nothing; otherwise
-    extraneous files are deleted, at most `delete_limit` of them (-1: no limit). The limit
-    is only a safety net: the counting pass before it already decided that all of the
-    deletions may go.
+    extraneous files are deleted, at most `delete_limit` of them (-1: no limit). 0 deletes
+    nothing either but says how many deletions it held back: that is how a bounded full
+    sync counts them in the same walk that sends. Above 0 the limit is only a safety net:
+    the count before already decided that all of the deletions may go.
     """
     argv = common_options(cfg, node, control_path) + _skip(unreadable)
     if delete_limit is not None:
@@ -137,8 +138,9 @@ def whole_tree_dry_run(cfg: Config, node: Node, control_path: str | None,
                        unreadable: Iterable[str] = ()) -> Command:
     """The full sync as a dry run that itemizes what it would change and delete.
 
-    It counts the deletions a full sync would make (the delete bound is all-or-nothing),
-    and it is how `check` and verification compare a node with the source.
+    It is how `check` and verification compare a node with the source, and how a full sync
+    counts its deletions where the sync cannot: a reload's (they are drift too), or one
+    whose rsync stopped deletions without saying how many.
     """
     argv = common_options(cfg, node, control_path, log=False) + _skip(unreadable) + [
         "--delete", "--dry-run", "--itemize-changes", "--out-format=%i %n",

@@ -1,4 +1,5 @@
-"""Readers of what rsync printed: itemized changes, sender failures, bytes sent (pure)."""
+"""Readers of what rsync printed: itemized changes, sender failures, bytes sent, deletions
+held back by --max-delete (pure)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,26 @@ def bytes_sent(stdout: bytes) -> int | None:
     if not match:
         return None
     return int(match.group(1).replace(b",", b"").replace(b".", b""))
+
+
+# Not anchored at the line's start: a prefix before rsync's words must not hide them.
+_HELD_BACK = re.compile(rb"Deletions stopped due to --max-delete limit \((\d+) skipped\)")
+_KEPT_DIR = re.compile(rb"cannot delete non-empty directory: (.*)$", re.MULTILINE)
+
+
+def deletions_held_back(output: bytes) -> int | None:
+    """How many entries a run with --max-delete left on the node that --delete would have
+    deleted; None when rsync did not say it held any back. `output`: stdout and stderr.
+
+    rsync counts every entry it skipped but one: a non-empty directory at the top of an
+    extraneous tree only says it cannot be deleted (its subdirectories say so too, and are
+    counted). So each such line whose parent has none is one more. A directory kept for
+    an excluded entry in it says so as well: the sum is never below what a deleting run
+    then deletes, which is what the bound needs. Names are compared as rsync escaped them.
+    """
+    match = _HELD_BACK.search(output)
+    if match is None:
+        return None
+    kept = set(_KEPT_DIR.findall(output))
+    tops = sum(1 for path in kept if path.rpartition(b"/")[0] not in kept)
+    return int(match.group(1)) + tops

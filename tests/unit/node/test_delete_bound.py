@@ -1,10 +1,12 @@
-"""The delete bound, all or nothing: what the count allows, refusals, and the recheck."""
+"""The delete bound, all or nothing: what the count allows, what follows a full sync that
+held its deletions back, refusals, and the recheck."""
 
 from __future__ import annotations
 
 import pytest
 
 from inosync.node.delete_bound import RECHECK_FIRST, RECHECK_MAX, DeleteBound
+from inosync.rsync.outcomes import Outcome
 
 
 @pytest.mark.parametrize(("share", "entries", "would_delete", "dry_run", "limit"), [
@@ -27,8 +29,46 @@ def test_the_count_sets_the_limit(share: float, entries: int, would_delete: int,
 
 def test_without_a_bound_nothing_is_counted() -> None:
     bound = DeleteBound(1.0)
-    assert bound.begin(1000) is False and bound.limit == -1
+    assert bound.begin(1000) is False and bound.limit == -1 and not bound.holding
     assert DeleteBound(0.5).begin(1000) is True
+
+
+def test_a_bounded_full_sync_first_holds_every_deletion_back() -> None:
+    bound = DeleteBound(0.5)
+    assert bound.begin(1000) and bound.holding and bound.limit == 0
+    bound.counted(3, dry_run=False)  # a reload's counting pass decides instead
+    assert not bound.holding and bound.limit == 1000
+
+
+@pytest.mark.parametrize(("outcome", "held_back", "step", "limit"), [
+    (Outcome.OK, None, "done", 1000),  # nothing to delete: one walk, the common case
+    (Outcome.OK, 0, "done", 1000),
+    (Outcome.GUARD, 10, "again", 1000),  # within the bound: a second run deletes
+    (Outcome.OK, 10, "again", 1000),  # an rsync daemon says so but exits 0
+    (Outcome.GUARD, 1000, "again", 1000),
+    (Outcome.GUARD, 1001, "done", None),  # over it: refused, and all was sent already
+    (Outcome.OK, 1001, "done", None),
+    (Outcome.PARTIAL, 10, "again", 1000),  # failed paths (a dir in a file's way) go again
+    (Outcome.PARTIAL, 1001, "again", None),  # ... deleting nothing
+    (Outcome.PARTIAL, None, "failed", 0),  # a partial full sync, as any
+    (Outcome.PARTIAL, 0, "failed", 0),
+    (Outcome.TRANSIENT, 10, "failed", 0),
+    (Outcome.ERROR, None, "failed", 0),
+    (Outcome.GUARD, None, "count", 0),  # stopped but not said how many: count them
+])
+def test_what_follows_a_full_sync_that_held_its_deletions_back(
+        outcome: Outcome, held_back: int | None, step: str, limit: int | None) -> None:
+    bound = DeleteBound(0.5)
+    bound.begin(1000)
+    assert bound.held(outcome, held_back, dry_run=False) == step
+    assert bound.limit == limit
+    assert bound.holding is (step in ("failed", "count"))
+
+
+def test_a_dry_run_shows_the_deleting_run_and_refuses_nothing() -> None:
+    bound = DeleteBound(0.5)
+    bound.begin(10)
+    assert bound.held(Outcome.OK, None, dry_run=True) == "again" and bound.limit == 10
 
 
 def test_a_refusal_rechecks_doubling_and_a_full_sync_within_the_bound_clears_it() -> None:
