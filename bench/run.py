@@ -313,15 +313,21 @@ def inosync_version(path: Path) -> str:
 
 
 def median_run(tries: list[RunResult]) -> RunResult:
-    """The median try by time to converge (a failed try counts as slowest); spread in extras."""
+    """The median try by time to converge (by the writer's time in the writer workload; a
+    failed try counts as slowest); spread in extras."""
     if len(tries) == 1:
         return tries[0]
     failed = [r for r in tries if not r.ok or r.converge_s is None]
     if failed:
         return failed[0]  # one failure is worth reporting over any median
-    ordered = sorted(tries, key=lambda r: r.converge_s or 0.0)
+    key = "writer_s" if "writer_s" in tries[0].extras else ""
+
+    def measure(r: RunResult) -> float:
+        return r.extras[key] if key else r.converge_s or 0.0
+
+    ordered = sorted(tries, key=measure)
     chosen = ordered[len(ordered) // 2]
-    times = [r.converge_s or 0.0 for r in ordered]
+    times = [measure(r) for r in ordered]
     chosen.extras.update({"tries": float(len(tries)), "tries_min_s": times[0],
                           "tries_max_s": times[-1]})
     return chosen

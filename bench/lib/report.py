@@ -41,7 +41,8 @@ def _notes(r: RunResult) -> str:
     if "writer_s" in e:
         parts.append(f"writer {e['writer_s']:.2f} s (CPU {e['writer_cpu_s']:.2f} s)")
     if "tries" in e:
-        parts.append(f"median of {e['tries']:.0f} runs (after end {e['tries_min_s']:.2f}"
+        what = "writer" if "writer_s" in e else "after end"
+        parts.append(f"median of {e['tries']:.0f} runs ({what} {e['tries_min_s']:.2f}"
                      f"-{e['tries_max_s']:.2f} s)")
     if "p50_s" in e:
         parts.append(f"p50 {e['p50_s'] * 1000:.0f} ms, p95 {e['p95_s'] * 1000:.0f} ms, "
