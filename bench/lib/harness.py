@@ -18,7 +18,7 @@ from typing import Any
 from lib.meters import SpawnCounter, proc_status
 from lib.tools import Daemon, Node, ToolSpec
 from lib.trees import Probe, remove_tree, wait_converged
-from lib.workloads import Idle, Startup, Workload
+from lib.workloads import Idle, Startup, Workload, Writer
 
 SETTLE_S = 1.0  # after convergence, let trailing work finish before reading CPU/process counts
 
@@ -76,6 +76,9 @@ def run_floor(workload: Workload, node: Node, root: Path, repeat: int = 3) -> Ru
         dst.mkdir(parents=True)
         if workload.presync:
             presync(src, dst)
+        if isinstance(workload, Writer):
+            _writer_alone(workload, src, repeat, result)
+            return result
         subprocess.run(["cp", "-a", str(dst), str(before)], check=True)
         probe = workload.change_at_once(src)
         runs: list[tuple[float, float, int | None]] = []  # (seconds, cpu, bytes)
@@ -108,6 +111,22 @@ def run_floor(workload: Workload, node: Node, root: Path, repeat: int = 3) -> Ru
     finally:
         remove_tree(root)
     return result
+
+
+def _writer_alone(workload: Writer, src: Path, repeat: int, result: RunResult) -> None:
+    """The writer with no tool running: `repeat` extractions into the same place (the last
+    one's tree removed first), median reported."""
+    runs: list[tuple[float, float]] = []
+    for _ in range(repeat):
+        remove_tree(src / "bigburst")
+        runs.append(workload.write(src))
+    seconds, cpu = sorted(runs)[len(runs) // 2]
+    result.ok = True
+    result.converge_s = result.total_s = seconds
+    result.cpu_s = cpu
+    result.rsync_procs = result.ssh_procs = 0
+    result.extras = {"writer_s": seconds, "writer_cpu_s": cpu, "runs": float(len(runs)),
+                     "min_s": min(r[0] for r in runs), "max_s": max(r[0] for r in runs)}
 
 
 def run_one(tool: ToolSpec, node: Node, workload: Workload, root: Path) -> RunResult:

@@ -38,8 +38,11 @@ def _notes(r: RunResult) -> str:
     parts: list[str] = []
     if r.tool == "floor" and "runs" in e:
         parts.append(f"median of {e['runs']:.0f} (min {e['min_s']:.2f} s, max {e['max_s']:.2f} s)")
+    if "writer_s" in e:
+        parts.append(f"writer {e['writer_s']:.2f} s (CPU {e['writer_cpu_s']:.2f} s)")
     if "tries" in e:
-        parts.append(f"median of {e['tries']:.0f} runs (after end {e['tries_min_s']:.2f}"
+        what = "writer" if "writer_s" in e else "after end"
+        parts.append(f"median of {e['tries']:.0f} runs ({what} {e['tries_min_s']:.2f}"
                      f"-{e['tries_max_s']:.2f} s)")
     if "p50_s" in e:
         parts.append(f"p50 {e['p50_s'] * 1000:.0f} ms, p95 {e['p95_s'] * 1000:.0f} ms, "
@@ -78,9 +81,15 @@ def markdown(results: list[RunResult]) -> str:
     for r in rows:
         floor = floors.get((r.node, r.workload))
         ratio = None
-        if r.tool != "floor" and floor and floor.total_s and r.converge_s is not None:
+        if floor and "writer_s" in floor.extras:
+            # The writer's rows compare the writer's own time, not the lag.
+            if r.tool != "floor" and "writer_s" in r.extras:
+                ratio = r.extras["writer_s"] / floor.extras["writer_s"]
+        elif r.tool != "floor" and floor and floor.total_s and r.converge_s is not None:
             ratio = r.converge_s / floor.total_s
         tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
+        if r.tool == "floor" and "writer_s" in r.extras:
+            tool = "floor: writer alone"
         lines.append(
             f"| {r.workload} | {r.node} | {tool} | {_num(r.converge_s)} | {_num(r.total_s)} "
             f"| {_num(ratio)} | {_num(r.cpu_s)} | {_int(r.rsync_procs)} "

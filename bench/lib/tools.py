@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Which checkout's `inosync` package the daemon runs from (run.py --inosync-path changes it).
 INOSYNC_PATH = REPO
 INOSYNC_KEYS: list[str] = []  # extra config lines for inosync (run.py --inosync-key)
+# What inosync is started under, e.g. ["nice", "-n", "10"] (run.py --inosync-nice/-ionice),
+# as Nice= and IOScheduling*= would in its unit; its rsync and ssh children inherit it.
+INOSYNC_PRIORITY: list[str] = []
 
 
 def use_inosync_path(path: Path | None) -> str:
@@ -206,7 +209,7 @@ class Daemon:
         lines += [line.replace("=", " = ", 1) for line in INOSYNC_KEYS]
         config = self.workdir / "inosync.toml"
         config.write_text("\n".join(lines) + "\n")
-        return [sys.executable, "-m", "inosync", "-c", str(config)]
+        return [*INOSYNC_PRIORITY, sys.executable, "-m", "inosync", "-c", str(config)]
 
     def _lsyncd_argv(self) -> list[str]:
         rsync_bin = self.spawns.path("rsync")

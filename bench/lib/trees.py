@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import stat
 import time
@@ -57,6 +58,38 @@ def make_tree(root: Path, files: int, dirs: int, size: int = 0, prefix: str = "d
                 write_file(root / rel, small_content(rel))
             rels.append(rel)
         made += count
+    return rels
+
+
+def varied_sizes(count: int, total: int, seed: int = 1) -> list[int]:
+    """`count` file sizes that sum to `total`: log-normal like a web tree's (many small files,
+    a few large), the same every run."""
+    rng = random.Random(seed)
+    raw = [rng.lognormvariate(0.0, 1.2) for _ in range(count)]
+    scale = total / sum(raw)
+    sizes = [max(1, int(r * scale)) for r in raw]
+    sizes[-1] = max(1, sizes[-1] + total - sum(sizes))
+    return sizes
+
+
+def make_sized_tree(root: Path, sizes: list[int], dirs: int, prefix: str = "d") -> list[str]:
+    """One file per entry of `sizes`, spread evenly over `dirs` directories like make_tree's;
+    every file's content is distinct (its path, then random bytes)."""
+    rels: list[str] = []
+    per_dir = max(1, len(sizes) // max(1, dirs))
+    top = max(1, int(dirs**0.5))
+    block = os.urandom(max(sizes, default=0))
+    n = 0
+    for d in range(dirs):
+        drel = f"{prefix}{d % top:03d}/{prefix}{d:05d}"
+        (root / drel).mkdir(parents=True, exist_ok=True)
+        count = per_dir if d < dirs - 1 else len(sizes) - n
+        for i in range(count):
+            rel = f"{drel}/f{i:04d}.dat"
+            size = sizes[n]
+            write_file(root / rel, (rel.encode() + block)[:size])
+            rels.append(rel)
+            n += 1
     return rels
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.trees import Probe, make_tree, small_content, write_file
+from lib.trees import (Probe, make_sized_tree, make_tree, small_content, varied_sizes,
+                       write_file)
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,15 @@ class Sizes:
     base_dirs: int
     idle_s: float
     timeout_s: float  # per workload, on top of the tool's own delay
+    bigburst_bytes: int = 63_000_000  # bigburst and writer: burst's files, varied sizes
+    sedi_files: int = 800
+    sedi_dirs: int = 40
 
 
 FULL = Sizes(30, 1.0, 20_000, 1_000, 100_000, 10_000, 2_000, 200 * 2**20, 5_000, 500,
              1_000, 100, 10.0, 300.0)
 QUICK = Sizes(5, 0.3, 500, 50, 2_000, 200, 50, 5 * 2**20, 200, 20,
-              100, 10, 2.0, 30.0)
+              100, 10, 2.0, 30.0, bigburst_bytes=1_575_000, sedi_files=40, sedi_dirs=4)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Workload:
     name = ""
     presync = True  # the destination starts equal to the source
     has_floor = True
+    floor_is_writer = False  # the floor row times the writer alone instead of one rsync
 
     def __init__(self, sizes: Sizes) -> None:
         self.sizes = sizes
@@ -149,6 +155,84 @@ class Burst(Workload):
         return Probe(present={f"burst/{r}": len(small_content(r)) for r in rels})
 
 
+class BigBurst(Workload):
+    """Burst's count of files and directories, but with varied sizes (63 MB in all at full
+    size), written as fast as one process can."""
+
+    name = "bigburst"
+
+    def change_at_once(self, src: Path) -> Probe:
+        sizes = varied_sizes(self.sizes.burst_files, self.sizes.bigburst_bytes)
+        rels = make_sized_tree(src / "bigburst", sizes, self.sizes.burst_dirs)
+        return Probe(present={f"bigburst/{r}": n for r, n in zip(rels, sizes)})
+
+
+class SedInPlace(Workload):
+    """`sed -i` over files already there: each becomes a temporary file renamed over it."""
+
+    name = "sedi"
+    OLD, NEW = b"version 1\n", b"version 1.1\n"
+
+    def prepare(self, src: Path) -> None:
+        super().prepare(src)
+        self.expected: dict[str, int] = {}
+        per_dir = max(1, self.sizes.sedi_files // max(1, self.sizes.sedi_dirs))
+        for i in range(self.sizes.sedi_files):
+            rel = f"sedi/s{i // per_dir:03d}/page{i:04d}.html"
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            data = f"<p>{rel}</p>\n".encode() * 20 + self.OLD * (1 + i % 5)
+            write_file(src / rel, data)
+            self.expected[rel] = len(data.replace(self.OLD, self.NEW))
+
+    def change_at_once(self, src: Path) -> Probe:
+        subprocess.run(["sed", "-i", "s/^version 1$/version 1.1/",
+                        *(str(src / rel) for rel in sorted(self.expected))], check=True)
+        return Probe(present=dict(self.expected))
+
+
+class Writer(Workload):
+    """The writer's own time: `tar -x` of the bigburst tree, with a tool running (the rows of
+    the tools) and with none (the floor row); the point is how much the tool slows a deploy."""
+
+    name = "writer"
+    floor_is_writer = True
+
+    def prepare(self, src: Path) -> None:
+        super().prepare(src)
+        stage = src.parent / "writer-stage"
+        self.tarball = src.parent / "bigburst.tar"
+        self.file_sizes = varied_sizes(self.sizes.burst_files, self.sizes.bigburst_bytes)
+        rels = make_sized_tree(stage / "bigburst", self.file_sizes, self.sizes.burst_dirs)
+        self.rels = [f"bigburst/{r}" for r in rels]
+        subprocess.run(["tar", "-c", "-f", str(self.tarball), "-C", str(stage), "bigburst"],
+                       check=True)
+        shutil.rmtree(stage)
+
+    def write(self, src: Path) -> tuple[float, float]:
+        """Extract the tarball into src; (wall seconds from spawn to exit, tar's CPU)."""
+        t0 = time.monotonic()
+        proc = subprocess.Popen(["tar", "-x", "-f", str(self.tarball), "-C", str(src)])
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.monotonic() - t0
+        if proc.returncode:
+            raise RuntimeError(f"tar -x exited with {proc.returncode}")
+        return elapsed, usage.ru_utime + usage.ru_stime
+
+    def probe(self) -> Probe:
+        return Probe(present=dict(zip(self.rels, self.file_sizes)))
+
+    def change_at_once(self, src: Path) -> Probe:
+        self.write(src)
+        return self.probe()
+
+    def run(self, src: Path, dst: Path, deadline_after: float) -> Outcome:
+        started = time.monotonic()
+        elapsed, cpu = self.write(src)
+        return Outcome(started, started + elapsed, self.probe(),
+                       {"writer_s": elapsed, "writer_cpu_s": cpu})
+
+
 class Startup(Workload):
     """A big tree already there and an empty destination; the daemon's start is the workload."""
 
@@ -215,5 +299,6 @@ class Idle(Workload):
 
 
 WORKLOADS: dict[str, type[Workload]] = {
-    w.name: w for w in (Latency, Burst, Startup, Rename, Deletes, Idle)
+    w.name: w for w in (Latency, Burst, BigBurst, SedInPlace, Writer, Startup, Rename,
+                        Deletes, Idle)
 }
