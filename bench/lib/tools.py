@@ -40,6 +40,8 @@ def use_inosync_path(path: Path | None) -> str:
         return f"--inosync-path: {path}/inosync/__main__.py not found"
     INOSYNC_PATH = path.resolve()
     return ""
+
+
 WATCHDOG_USEC = 10_000_000
 
 
