@@ -24,6 +24,7 @@ else:  # pragma: no cover - exercised only on old Pythons
     import tomli as tomllib
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+WATCHERS = ("auto", "inotify", "fanotify")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Config:
     verify_interval: float = 3600.0  # seconds between verifications of each node, 0 = off
     metrics_file: str = ""  # Prometheus textfile, "" for none
     max_parallel: int = 0  # rsyncs running at once over all nodes, 0 = four times the CPU cores
+    watcher: str = "auto"  # "auto", "inotify" or "fanotify"
     dry_run: bool = field(default=False, compare=False)
 
 
@@ -150,7 +152,7 @@ class _Checker:
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
               "log_level", "max_delete_share", "logfile", "verify_interval", "metrics_file",
-              "max_parallel")
+              "max_parallel", "watcher")
 def check_abs_dir_path(checker: _Checker, key: str, value: str | None) -> str:
     if value is None:
         return ""  # of the wrong type: already said
@@ -236,13 +238,17 @@ def validate(raw: dict[str, Any], path: str, *,
     max_parallel = c.get("max_parallel", int, 0, "a whole number (0 = four times the CPU cores)")
     if max_parallel < 0:
         c.fail("max_parallel", f"{max_parallel} is negative - use 0 for four times the CPU cores")
+    watcher = c.get("watcher", str, "auto", "a string")
+    if watcher not in WATCHERS:
+        c.fail("watcher", f'"{watcher}" is not one of {", ".join(WATCHERS)} - "auto" uses '
+               "inotify until its watch limit cannot hold the tree, then fanotify")
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
                   rexcludes=tuple(excludes), extra=extra, rspeed=rspeed, rsync=rsync,
                   rsh=rsh, log_level=log_level, max_delete_share=float(share),
                   logfile=logfile, verify_interval=verify_interval,
-                  metrics_file=metrics_file, max_parallel=max_parallel)
+                  metrics_file=metrics_file, max_parallel=max_parallel, watcher=watcher)
 
 
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

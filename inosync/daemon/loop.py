@@ -37,9 +37,10 @@ from inosync.process import Job, Reaper
 from inosync.report.state_files import StatePublisher, instance_name
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source import mounts
+from inosync.source.backends import SourceWatcher, open_watcher, take_over
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone, WatchLimitError
+from inosync.source.fanotify import FanotifyUnavailable
 from inosync.source.tree import identity_of
-from inosync.source.watcher import Watcher
 
 log = logging.getLogger("inosync")
 
@@ -51,7 +52,8 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.runtime, self._own_runtime = "", False  # made once the source looks usable
         self.sockets = ""  # the private part of runtime
-        self.watcher: Watcher | None = None
+        self.watcher: SourceWatcher | None = None
+        self.fanotify_refused = False  # auto: fanotify could not take over from inotify
         self.nodes: list[NodeRunner] = []
         self.guard = SourceGuard(cfg.wpath)  # wpath is the tree watched, or syncing pauses
         self.stop_deadline: float | None = None
@@ -87,21 +89,37 @@ class Daemon:
 
     def start_watching(self) -> None:
         started = time.monotonic()
-        watcher = Watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes),
-                          progress=self._walking)
-        try:
-            count = watcher.watch_tree()
-        except BaseException:
-            watcher.close()
-            raise
+        watcher = open_watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes),
+                               self.cfg.watcher, progress=self._walking)
+        self._use(watcher)
+        self.fanotify_refused = False
+        self.guard.watched()
+        log.info("watching %d directories (%d entries) under %s in %d ms with %s",
+                 watcher.watch_count, watcher.entries, self.cfg.wpath,
+                 (time.monotonic() - started) * 1000, watcher.kind)
+
+    def _use(self, watcher: SourceWatcher) -> None:
         if self.watcher is not None:
             self.selector.unregister(self.watcher)
             self.watcher.close()
         self.watcher = watcher
-        self.selector.register(watcher, selectors.EVENT_READ, "inotify")
-        self.guard.watched()
-        log.info("watching %d directories (%d entries) under %s in %d ms", count,
-                 watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
+        self.selector.register(watcher, selectors.EVENT_READ, "watcher")
+
+    def _outgrown(self) -> None:
+        """auto: inotify ran out of watches as the tree grew; fanotify takes over if it
+        works here (tried once per start of watching)."""
+        if self.watcher is None or self.cfg.watcher != "auto" or self.fanotify_refused:
+            return
+        try:
+            watcher, facts = take_over(self.watcher, self.cfg.wpath,
+                                       ExcludeMatcher(self.cfg.rexcludes), self._walking)
+        except FanotifyUnavailable as error:
+            self.fanotify_refused = True
+            log.warning("%s: fanotify cannot take over from inotify (%s)", self.cfg.wpath,
+                        error)
+            return
+        self._use(watcher)
+        self.apply(facts)
 
     def _walking(self) -> None:
         """Every walk of the tree calls this as it goes: the watches at start-up run before
@@ -194,10 +212,10 @@ class Daemon:
         # inotify first: a comparison that just ended must know every change made while
         # it ran, or it would count them as drift.
         ready = self.selector.select(self._timeout(now))
-        for key, _ in sorted(ready, key=lambda item: item[0].data != "inotify"):
+        for key, _ in sorted(ready, key=lambda item: item[0].data != "watcher"):
             if key.data == "signal":
                 self._drain_wakeups()
-            elif key.data == "inotify":
+            elif key.data == "watcher":
                 self.apply(self.watcher.read() if self.watcher else [])
             elif key.data == "reap":  # a child of a removed node exited
                 assert isinstance(key.fileobj, Job)
@@ -222,6 +240,8 @@ class Daemon:
         now = time.monotonic()
         if self.watcher is not None:
             self.apply(self.watcher.expire(now))
+            if self.watcher.watch_limit_reached:
+                self._outgrown()
         self.notifier.alive(now)  # watchdog ping; more start time while systemd waits
         if not self.paused_reason and now >= self.guard.next_poll:
             # A mount on top of wpath sends no event: look at it every second anyway.
@@ -288,10 +308,11 @@ class Daemon:
     def _overflow(self, now: float) -> None:
         """Events were lost: rescan and fully sync, paced by `OverflowPacing`."""
         if (count := self.overflow.lost(now)) is not None:
-            log.warning("inotify queue overflowed (events were lost) %d time(s) since the last "
+            kind = self.watcher.kind if self.watcher is not None else "inotify"
+            log.warning("%s queue overflowed (events were lost) %d time(s) since the last "
                         "warning: rescanning %s and running a full sync of every node; if "
-                        "this recurs, raise fs.inotify.max_queued_events", count,
-                        self.cfg.wpath)
+                        "this recurs, raise fs.%s.max_queued_events", kind, count,
+                        self.cfg.wpath, kind)
 
     def _rescan(self, now: float) -> None:
         assert self.watcher is not None
