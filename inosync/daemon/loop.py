@@ -31,15 +31,14 @@ from inosync.daemon.signals import SIGNALS, install_signal_flags
 from inosync.daemon.source_guard import POLL_SECONDS, SourceGuard
 from inosync.daemon.starting import Starter
 from inosync.daemon.stopping import Stopper
+from inosync.daemon.watching import Watching
 from inosync.node.reach import PortProbe
 from inosync.node.runner import NodeRunner
 from inosync.process import Job, Reaper
 from inosync.report.state_files import StatePublisher, instance_name
-from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source import mounts
-from inosync.source.backends import SourceWatcher, open_watcher, take_over
+from inosync.source.backends import SourceWatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone, WatchLimitError
-from inosync.source.fanotify import FanotifyUnavailable
 from inosync.source.tree import identity_of
 
 log = logging.getLogger("inosync")
@@ -53,7 +52,6 @@ class Daemon:
         self.runtime, self._own_runtime = "", False  # made once the source looks usable
         self.sockets = ""  # the private part of runtime
         self.watcher: SourceWatcher | None = None
-        self.fanotify_refused = False  # auto: fanotify could not take over from inotify
         self.nodes: list[NodeRunner] = []
         self.guard = SourceGuard(cfg.wpath)  # wpath is the tree watched, or syncing pauses
         self.stop_deadline: float | None = None
@@ -69,6 +67,7 @@ class Daemon:
         self.reloader = Reloader(self)
         self.stopper, self.reporter = Stopper(self), Reporter(self)
         self.returns, self.starter = ReturnWatch(self), Starter(self)
+        self.watching = Watching(self)
 
     # -- setup ----------------------------------------------------------------------
 
@@ -87,41 +86,7 @@ class Daemon:
         install_signal_flags()
         self.selector.register(self._wake_r, selectors.EVENT_READ, "signal")
 
-    def start_watching(self) -> None:
-        started = time.monotonic()
-        watcher = open_watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes),
-                               self.cfg.watcher, progress=self._walking)
-        self._use(watcher)
-        self.fanotify_refused = False
-        self.guard.watched()
-        log.info("watching %d directories (%d entries) under %s in %d ms with %s",
-                 watcher.watch_count, watcher.entries, self.cfg.wpath,
-                 (time.monotonic() - started) * 1000, watcher.kind)
-
-    def _use(self, watcher: SourceWatcher) -> None:
-        if self.watcher is not None:
-            self.selector.unregister(self.watcher)
-            self.watcher.close()
-        self.watcher = watcher
-        self.selector.register(watcher, selectors.EVENT_READ, "watcher")
-
-    def _outgrown(self) -> None:
-        """auto: inotify ran out of watches as the tree grew; fanotify takes over if it
-        works here (tried once per start of watching)."""
-        if self.watcher is None or self.cfg.watcher != "auto" or self.fanotify_refused:
-            return
-        try:
-            watcher, facts = take_over(self.watcher, self.cfg.wpath,
-                                       ExcludeMatcher(self.cfg.rexcludes), self._walking)
-        except FanotifyUnavailable as error:
-            self.fanotify_refused = True
-            log.warning("%s: fanotify cannot take over from inotify (%s)", self.cfg.wpath,
-                        error)
-            return
-        self._use(watcher)
-        self.apply(facts)
-
-    def _walking(self) -> None:
+    def walking(self) -> None:
         """Every walk of the tree calls this as it goes: the watches at start-up run before
         the loop, a rescan or the delete guard's count within one turn of it, and either may
         take longer than the watchdog or systemd's start timeout allow."""
@@ -152,7 +117,7 @@ class Daemon:
             return exitcodes.FAILURE
         self.notifier.status("watching the tree")  # a million directories take a while
         try:
-            self.start_watching()
+            self.watching.start()
         except WatchLimitError as error:
             log.error("%s", error)
             return exitcodes.FAILURE
@@ -241,7 +206,7 @@ class Daemon:
         if self.watcher is not None:
             self.apply(self.watcher.expire(now))
             if self.watcher.watch_limit_reached:
-                self._outgrown()
+                self.watching.outgrown()
         self.notifier.alive(now)  # watchdog ping; more start time while systemd waits
         if not self.paused_reason and now >= self.guard.next_poll:
             # A mount on top of wpath sends no event: look at it every second anyway.
@@ -331,7 +296,7 @@ class Daemon:
         if not self.guard.back(now):
             return
         try:
-            self.start_watching()
+            self.watching.start()
         except WatchLimitError as error:
             log.error("%s", error)
         for runner in self.nodes:
