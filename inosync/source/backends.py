@@ -18,6 +18,7 @@ from inosync.source.facts import Dirty, Fact, WatchLimitError
 from inosync.source.fanotify import FanotifyUnavailable
 from inosync.source.fanotify_watcher import FanotifyWatcher
 from inosync.source.unwatched import Unwatched
+from inosync.source.watch_limit import watch_limit, watch_shortage
 from inosync.source.watcher import Watcher
 
 log = logging.getLogger("inosync")
@@ -78,8 +79,9 @@ def open_watcher(wpath: str, excludes: ExcludeMatcher, choice: str,
         except FanotifyUnavailable as error:
             raise WatchLimitError(f"{limit}; fanotify cannot take over either ({error})") \
                 from None
-        log.warning("%s: inotify's watch limit cannot hold this tree: watching with fanotify "
-                    "(one mark for the whole filesystem)", wpath)
+        log.warning("%s: inotify's watch limit (fs.inotify.max_user_watches = %s) cannot hold "
+                    "this tree: watching with fanotify (one mark for the whole filesystem)",
+                    wpath, watch_limit())
         return fanotify
 
 
@@ -95,6 +97,36 @@ def take_over(old: SourceWatcher, wpath: str, excludes: ExcludeMatcher,
     facts = old.read()
     facts += [Dirty(path) for path in old.unwatched.at_or_below(ROOT)]
     facts += [Dirty(path) for path in old.unsettled()]
-    log.warning("%s: inotify's watch limit cannot hold this tree any more: watching with "
-                "fanotify (one mark for the whole filesystem)", wpath)
+    log.warning("%s: inotify's watch limit (fs.inotify.max_user_watches = %s) cannot hold "
+                "this tree any more: watching with fanotify (one mark for the whole "
+                "filesystem)", wpath, watch_limit())
     return new, facts
+
+
+def fanotify_problem(wpath: str, excludes: ExcludeMatcher) -> str:
+    """Why fanotify cannot watch `wpath` in this process ("" when it can)."""
+    try:
+        FanotifyWatcher(wpath, excludes).close()
+    except FanotifyUnavailable as error:
+        return str(error)
+    return ""
+
+
+def watcher_warning(wpath: str, excludes: ExcludeMatcher, choice: str) -> str:
+    """For `inosync check`: what watching the tree will run into ("" when nothing)."""
+    if choice == "fanotify":
+        reason = fanotify_problem(wpath, excludes)
+        if not reason:
+            return ""
+        shortage = watch_shortage(wpath, excludes)
+        return (f"watcher: fanotify unavailable on {wpath} ({reason}): the daemon would watch "
+                f"with inotify" + (f"; {shortage}" if shortage else ""))
+    shortage = watch_shortage(wpath, excludes)
+    if choice == "inotify" or not shortage:
+        return shortage
+    reason = fanotify_problem(wpath, excludes)
+    if reason:
+        return f"{shortage}; fanotify cannot take over either ({reason})"
+    return (f"{shortage}; with watcher = \"auto\" the daemon watches with fanotify instead, "
+            "which works here (as a service it needs the drop-in in inosync(8), WATCHING "
+            "WITH FANOTIFY)")
