@@ -126,15 +126,13 @@ class FanotifyWatcher:
         except BaseException:
             os.close(self.fd)
             raise
+        if not self.mask & FAN_RENAME:
+            log.info("%s: this kernel has no FAN_RENAME (Linux 5.17): renames are sent to "
+                     "the nodes again instead of replayed", self.wpath)
         self.marked: dict[str, bytes] = {}  # mount point below wpath -> its filesystem id
         self.names = DirectoryNames(self.filesystems)
         self.facts = EventFacts(self.top, self.wpath, excludes, self.writes)
         self._failure = ""
-
-    @property
-    def renames_paired(self) -> bool:
-        """FAN_RENAME (Linux 5.17): renames are replayed; before it, resent."""
-        return self.mask & FAN_RENAME != 0
 
     def fileno(self) -> int:
         return self.fd
