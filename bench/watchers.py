@@ -2,13 +2,15 @@
 """Watching a big tree with each backend: how long the watches take to go in, the daemon's
 memory, and the kernel's (bench/README.md, "Watcher backends").
 
-    python3 bench/watchers.py [--dirs 1000000] [--fs tmpfs|ext4] [--json OUT]
+    python3 bench/watchers.py [--dirs 1000000] [--fs tmpfs|ext4] [--events N] [--json OUT]
 
 As root: it mounts a filesystem of its own for the tree (a tmpfs, or an ext4 image on a
 loop device), raises fs.inotify.max_user_watches for the inotify run when it is too low and
 puts it back after. The tree: DIRS directories two levels deep, one small file in each. For
 each backend the daemon starts with a local node and is stopped once its watch line is
-logged; the local node's first sync is not measured.
+logged; the local node's first sync is not measured. `--events N` then also times how
+long each backend's `read()` takes per event for N files written (and closed) in batches
+of 1,000 (each queue holds 16,384 events), in this process.
 """
 
 from __future__ import annotations
@@ -106,12 +108,42 @@ def run_backend(backend: str, root: Path, work: Path, dirs: int,
         shutil.rmtree(dst, ignore_errors=True)
 
 
+def time_events(backend: str, root: Path, files: int) -> dict[str, object]:
+    """Microseconds of `read()` per file written and closed (its create, write and close)."""
+    sys.path.insert(0, str(REPO))
+    from inosync.rsync.excludes import ExcludeMatcher
+    from inosync.source.fanotify_watcher import FanotifyWatcher
+    from inosync.source.watcher import Watcher
+
+    top = root / f"events-{backend}"
+    top.mkdir()
+    kind = FanotifyWatcher if backend == "fanotify" else Watcher
+    watcher = kind(str(top), ExcludeMatcher(()))
+    watcher.watch_tree()
+    spent, facts = 0.0, 0
+    try:
+        for start in range(0, files, 1000):
+            for index in range(start, min(files, start + 1000)):
+                with open(top / f"f{index}", "wb") as handle:
+                    handle.write(b"x")
+            t0 = time.perf_counter()
+            while (batch := watcher.read()):
+                facts += len(batch)
+            spent += time.perf_counter() - t0
+    finally:
+        watcher.close()
+        shutil.rmtree(top)
+    return {"backend": backend, "files": files, "facts": facts,
+            "read_us_per_file": round(spent / files * 1e6, 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dirs", type=int, default=1_000_000)
     parser.add_argument("--fs", choices=("tmpfs", "ext4"), default="tmpfs")
     parser.add_argument("--backends", default="inotify,fanotify")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -132,6 +164,11 @@ def main() -> int:
                 result["fs"] = args.fs
                 print(json.dumps(result), flush=True)
                 results.append(result)
+        for backend in args.backends.split(",") if args.events else ():
+            result = time_events(backend, root, args.events)
+            result["fs"] = args.fs
+            print(json.dumps(result), flush=True)
+            results.append(result)
     finally:
         subprocess.run(["umount", "-l", str(base / "fs")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
