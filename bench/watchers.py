@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib.meters import proc_status  # noqa: E402
-from lib.scale import MARK_SLABS, WATCHES, mark_slab_bytes, watch_limit_at_least  # noqa: E402
+from lib.scale import MARK_SLABS, mark_slab_bytes, watch_limit_at_least  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WATCH_LINE = re.compile(r"watching (\d+) directories \((\d+) entries\) under .* in (\d+) ms "
@@ -47,7 +47,7 @@ def make_filesystem(kind: str, base: Path, dirs: int) -> Path:
         # a directory takes a 4 KiB block and an inode, its file another inode
         size = max(1 << 30, dirs * 3 * 4096)
         subprocess.run(["truncate", "-s", str(size), str(image)], check=True)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(dirs * 2 + 10000), str(image)],
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(dirs * 2 + 200_000), str(image)],
                        check=True)
         argv = ["mount", "-o", "loop", str(image), str(root)]
     subprocess.run(argv, check=True)
@@ -151,7 +151,17 @@ def main() -> int:
               file=sys.stderr)
         return 2
     base = Path(tempfile.mkdtemp(prefix="inosync-watchers-"))
-    results = []
+    results: list[dict[str, object]] = []
+
+    def record(result: dict[str, object]) -> None:
+        result["fs"] = args.fs
+        print(json.dumps(result), flush=True)
+        results.append(result)
+        if args.json:  # after each run: a later failure keeps what was measured
+            args.json.write_text(json.dumps({"kernel": os.uname().release,
+                                             "slabs": MARK_SLABS, "results": results},
+                                            indent=1) + "\n")
+
     try:
         root = make_filesystem(args.fs, base, args.dirs)
         t0 = time.monotonic()
@@ -160,22 +170,12 @@ def main() -> int:
               flush=True)
         with watch_limit_at_least(int(args.dirs * 1.1) + 10000):
             for backend in args.backends.split(","):
-                result = run_backend(backend, root, base, args.dirs, args.timeout)
-                result["fs"] = args.fs
-                print(json.dumps(result), flush=True)
-                results.append(result)
+                record(run_backend(backend, root, base, args.dirs, args.timeout))
         for backend in args.backends.split(",") if args.events else ():
-            result = time_events(backend, root, args.events)
-            result["fs"] = args.fs
-            print(json.dumps(result), flush=True)
-            results.append(result)
+            record(time_events(backend, root, args.events))
     finally:
         subprocess.run(["umount", "-l", str(base / "fs")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
-    if args.json:
-        args.json.write_text(json.dumps({"slabs": MARK_SLABS, "watch_limit_file": str(WATCHES),
-                                         "kernel": os.uname().release, "results": results},
-                                        indent=1) + "\n")
     return 0 if all("error" not in r for r in results) else 1
 
 

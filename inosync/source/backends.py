@@ -22,7 +22,6 @@ from inosync.source.watch_limit import watch_limit, watch_shortage
 from inosync.source.watcher import Watcher
 
 log = logging.getLogger("inosync")
-CHOICES = ("auto", "inotify", "fanotify")
 
 
 class SourceWatcher(Protocol):
