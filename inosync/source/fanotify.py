@@ -93,9 +93,11 @@ def last_errno() -> int:
 def _why(call: str, code: int, fstype: str) -> str:
     """A failed call's errno in the words a sysadmin acts on."""
     if code == errno.EPERM:
-        needs = "CAP_DAC_READ_SEARCH" if call == "open_by_handle_at" else "CAP_SYS_ADMIN"
-        return (f"{call}: {os.strerror(code)} - needs {needs} (as a service: the drop-in in "
-                "inosync(8), WATCHING WITH FANOTIFY)")
+        needs = {"open_by_handle_at": "CAP_DAC_READ_SEARCH",
+                 # unprivileged groups exist since Linux 5.13: a system call filter refused it
+                 "fanotify_init": "CAP_SYS_ADMIN and a system call filter that allows it"}
+        return (f"{call}: {os.strerror(code)} - needs {needs.get(call, 'CAP_SYS_ADMIN')} (as "
+                "a service: the drop-in in inosync(8), WATCHING WITH FANOTIFY)")
     if code == errno.ENOSYS:
         return f"{call}: the kernel has no fanotify"
     if code == errno.EINVAL and call == "fanotify_init":

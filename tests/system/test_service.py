@@ -659,7 +659,8 @@ def test_fanotify_needs_the_documented_drop_in_and_works_with_it(box: Box) -> No
         wait_status(box, unit, r"^in sync")
         messages = [e.get("MESSAGE", "") for e in journal(box, unit)]
         refused = [m for m in messages if m.startswith("fanotify unavailable on /srv/fan")]
-        assert len(refused) == 1 and "Operation not permitted - needs CAP_SYS_ADMIN" in \
+        assert len(refused) == 1 and "fanotify_init: Operation not permitted - needs " \
+            "CAP_SYS_ADMIN and a system call filter that allows it" in \
             refused[0] and refused[0].endswith("watching with inotify"), messages
         box.run(["systemctl", "stop", "inosync@fan"])
         box.write("/etc/systemd/system/inosync@fan.service.d/fanotify.conf", dropin)
