@@ -106,3 +106,24 @@ def test_taking_over_reads_what_inotify_still_has_and_what_it_could_not_watch() 
     assert type(new).kind == "fanotify"  # type: ignore[attr-defined]
     assert facts == [Dirty("read last"), Dirty("big/part"), Dirty("being written")]
     assert not old.closed  # the daemon unregisters it from its selector first
+
+
+@pytest.mark.parametrize(("choice", "short", "problem", "warning"), [
+    ("inotify", "", "", ""),
+    ("inotify", "SHORT", "", "SHORT"),
+    ("auto", "", "NO", ""),  # inotify holds it: fanotify is not even tried
+    ("auto", "SHORT", "", 'SHORT; with watcher = "auto" the daemon watches with fanotify '
+                          "instead, which works here (as a service it needs the drop-in in "
+                          "inosync(8), WATCHING WITH FANOTIFY)"),
+    ("auto", "SHORT", "NO", "SHORT; fanotify cannot take over either (NO)"),
+    ("fanotify", "SHORT", "", ""),
+    ("fanotify", "", "NO", "watcher: fanotify unavailable on /srv/www (NO): the daemon would "
+                           "watch with inotify"),
+    ("fanotify", "SHORT", "NO", "watcher: fanotify unavailable on /srv/www (NO): the daemon "
+                                "would watch with inotify; SHORT"),
+])
+def test_check_says_which_backend_will_watch(monkeypatch: pytest.MonkeyPatch, choice: str,
+                                             short: str, problem: str, warning: str) -> None:
+    monkeypatch.setattr(backends, "watch_shortage", lambda wpath, excludes: short)
+    monkeypatch.setattr(backends, "fanotify_problem", lambda wpath, excludes: problem)
+    assert backends.watcher_warning("/srv/www", ExcludeMatcher(()), choice) == warning
