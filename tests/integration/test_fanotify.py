@@ -5,6 +5,7 @@ to it. (INOSYNC_TEST_WATCHER=fanotify runs the other daemon tests on it too.)"""
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone
 from inosync.source.fanotify_watcher import FanotifyWatcher
 
+_names = itertools.count()
 pytestmark = pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "-")
 
 
@@ -173,8 +175,10 @@ def mirror_on(top: Path, daemons: list, **keys: object) -> Mirror:
     (top / "src").mkdir(exist_ok=True)
     node = Node("local", "", top / "dst")
     node.dst.mkdir()
+    # an instance name of its own: other runs on this machine may hold "inosync"
     return Mirror(workdir=top, src=top / "src", rpath=str(node.dst), nodes=[node],
-                  keys=dict(keys), registry=daemons)
+                  keys=dict(keys), registry=daemons,
+                  config_name=f"fan{os.getpid()}-{next(_names)}.toml")
 
 
 def test_fanotify_watches_and_mirrors_with_a_filesystem_mark(top: Path, daemons) -> None:

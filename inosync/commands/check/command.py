@@ -26,7 +26,7 @@ from inosync.report.state_files import instance_name
 from inosync.rsync import argv as rsync
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.rsync.outcomes import Outcome, classify_exit
-from inosync.source.backends import watcher_warning
+from inosync.source.backend_check import watcher_warning
 
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from inosync.rsync.excludes import ExcludeMatcher
-from inosync.source import backends
+from inosync.source import backend_check, backends
 from inosync.source.facts import Dirty, WatchLimitError
 from inosync.source.fanotify import FanotifyUnavailable
 from inosync.source.unwatched import Unwatched
@@ -124,6 +124,6 @@ def test_taking_over_reads_what_inotify_still_has_and_what_it_could_not_watch() 
 ])
 def test_check_says_which_backend_will_watch(monkeypatch: pytest.MonkeyPatch, choice: str,
                                              short: str, problem: str, warning: str) -> None:
-    monkeypatch.setattr(backends, "watch_shortage", lambda wpath, excludes: short)
-    monkeypatch.setattr(backends, "fanotify_problem", lambda wpath, excludes: problem)
-    assert backends.watcher_warning("/srv/www", ExcludeMatcher(()), choice) == warning
+    monkeypatch.setattr(backend_check, "watch_shortage", lambda wpath, excludes: short)
+    monkeypatch.setattr(backend_check, "fanotify_problem", lambda wpath, excludes: problem)
+    assert backend_check.watcher_warning("/srv/www", ExcludeMatcher(()), choice) == warning
