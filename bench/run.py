@@ -130,12 +130,9 @@ def main(argv: list[str]) -> int:
     tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
     workloads = args.only or list(WORKLOADS)
     tools_mod.INOSYNC_KEYS = list(args.inosync_key)
-    if args.inosync_path is not None:
-        if not (args.inosync_path / "inosync" / "__main__.py").exists():
-            print(f"--inosync-path: {args.inosync_path}/inosync/__main__.py not found",
-                  file=sys.stderr)
-            return 2
-        tools_mod.INOSYNC_PATH = args.inosync_path.resolve()
+    if problem := tools_mod.use_inosync_path(args.inosync_path):
+        print(problem, file=sys.stderr)
+        return 2
     if args.scale:
         return main_scale(args)
     problem = check_prerequisites(tools)

@@ -164,12 +164,9 @@ def main(argv: list[str]) -> int:
     if args.merge:
         return merge(args.merge)
     sizes = QUICK if args.quick else FULL
-    if args.inosync_path is not None:
-        if not (args.inosync_path / "inosync" / "__main__.py").exists():
-            print(f"--inosync-path: {args.inosync_path}/inosync/__main__.py not found",
-                  file=sys.stderr)
-            return 2
-        tools.INOSYNC_PATH = args.inosync_path.resolve()
+    if problem := tools.use_inosync_path(args.inosync_path):
+        print(problem, file=sys.stderr)
+        return 2
     with_old = (not args.quick) if args.old is None else args.old
     started, load0 = time.time(), os.getloadavg()
     tmp = default_tmp() or tempfile.gettempdir()

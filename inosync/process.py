@@ -94,6 +94,14 @@ class Job:
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
 
+    def stop(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after `grace` if it still runs; waits for it (at shutdown,
+        where nothing else needs the loop)."""
+        self.terminate()
+        if self.wait(grace) is None:
+            self.kill()
+            self.wait(1.0)
+
     def wait(self, timeout: float) -> int | None:
         try:
             self.popen.wait(timeout)

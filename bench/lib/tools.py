@@ -26,6 +26,17 @@ REPO = Path(__file__).resolve().parents[2]
 # Which checkout's `inosync` package the daemon runs from (run.py --inosync-path changes it).
 INOSYNC_PATH = REPO
 INOSYNC_KEYS: list[str] = []  # extra config lines for inosync (run.py --inosync-key)
+
+
+def use_inosync_path(path: Path | None) -> str:
+    """Run inosync from `path` (--inosync-path); the problem with it, "" when fine."""
+    global INOSYNC_PATH
+    if path is None:
+        return ""
+    if not (path / "inosync" / "__main__.py").exists():
+        return f"--inosync-path: {path}/inosync/__main__.py not found"
+    INOSYNC_PATH = path.resolve()
+    return ""
 WATCHDOG_USEC = 10_000_000
 
 

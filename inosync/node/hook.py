@@ -13,8 +13,9 @@ import shutil
 import signal
 from collections.abc import Iterable
 
+from inosync.changes import Move
 from inosync.config.load import Config, Node
-from inosync.node.hook_input import HookRun, hook_env
+from inosync.node.hook_input import HookRun, hook_env, synced_paths
 from inosync.node.sync_log import tail
 from inosync.process import Job
 from inosync.rsync.argv import Command
@@ -72,15 +73,17 @@ class Hook:
     def failing(self) -> bool:
         return self.failing_since is not None
 
-    def synced(self, cfg: Config, kind: str, paths: Iterable[str], code: int,
-               sent: int | None) -> None:
-        """A good sync of the node: the next run tells of it (nothing when no hook)."""
+    def synced(self, cfg: Config, kind: str, paths: Iterable[str], moves: Iterable[Move],
+               code: int, sent: int | None) -> None:
+        """A good sync of the node (its paths and renames): the next run tells of it.
+        Nothing is gathered when there is no hook."""
         if not cfg.on_sync:
             self.queued = None
             return
         if self.queued is None:
             self.queued = HookRun()
-        self.queued.add(kind, paths, code, sent)
+        self.queued.add(kind, synced_paths(paths, [(m.src, m.dst) for m in moves]), code,
+                        sent)
 
     def due(self) -> bool:
         return self.queued is not None and self.job is None

@@ -97,10 +97,7 @@ class NodeLink:
             self.lookup.wait(1.0)  # killed: it exits at once
             self.lookup = None
         if self.master is not None:
-            self.master.terminate()
-            if self.master.wait(1.0) is None:
-                self.master.kill()
-                self.master.wait(1.0)
+            self.master.stop(1.0)
             self.master = None
 
     # -- noticing a node's return ---------------------------------------------------

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from inosync.node import restricted
 from inosync.node.backoff import FIRST
-from inosync.node.hook_input import synced_paths
 from inosync.node.rename_replay import next_step, rebuilds
 from inosync.node.sync_log import done_line, tail
 from inosync.node.sync_log import problem as failure_name
@@ -165,8 +164,8 @@ class JobResults:
         log.info("%s", message, extra=fields)
         if full:
             r.bound.full_done(time.monotonic(), r.node.name)
-        r.hook.synced(r.cfg, "full" if full else r.batch.kind, synced_paths(
-            r.batch.paths, [(m.src, m.dst) for m in r.batch.moves]), code, sent)
+        r.hook.synced(r.cfg, "full" if full else r.batch.kind, r.batch.paths, r.batch.moves,
+                      code, sent)
         r.link.stop_probing()
         r.batch.oldest = None
         r.facts.syncs += 1

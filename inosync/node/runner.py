@@ -307,17 +307,11 @@ class NodeRunner:
         return children
 
     def close(self, grace: float) -> None:
-        """Stop the job and the link, waiting for them: at shutdown, after the loop."""
-        if self.job is not None:
-            self.job.terminate()
-            if self.job.wait(grace) is None:
-                self.job.kill()
-                self.job.wait(1.0)
-            self.job = None
-        if (hook := self.hook.release()) is not None:
-            hook.terminate()
-            if hook.wait(grace) is None:
-                hook.kill()
-                hook.wait(1.0)
+        """Stop the job, the hook and the link, waiting for them: at shutdown, after the
+        loop."""
+        for job in (self.job, self.hook.release()):
+            if job is not None:
+                job.stop(grace)
+        self.job = None
         self.link.close()
 

@@ -51,7 +51,7 @@ def common_options(cfg: Config, node: Node, control_path: str | None,
     # --modify-window=-1: compare mtimes to the nanosecond, so a file replaced by another of
     # the same size within the same second is not taken for unchanged. rsync would pass it
     # on as "-@-1", which rrsync refuses: through rrsync it goes as a long remote option.
-    window = "-M--modify-window=-1" if in_rrsync(node) else "--modify-window=-1"
+    window = "-M--modify-window=-1" if node.rooted else "--modify-window=-1"
     argv = [cfg.rsync, "-a", "--force", window, f"--timeout={IO_TIMEOUT_SECONDS}",
             "--info=stats1"]
     if cfg.logfile and log:  # dry runs (counting passes, probes) change nothing: not logged
@@ -60,32 +60,30 @@ def common_options(cfg: Config, node: Node, control_path: str | None,
         argv.append(f"--bwlimit={cfg.rspeed}")
     if log:  # (wall clock: the stamp names when the sync ran)
         argv += backup_options(cfg, node, time.time())
-    argv += transport_options(cfg, node, control_path, extra=False)[1:]
+    argv += reach_options(cfg, node, control_path)
     argv += kept_filter(cfg) + [f"--exclude={pattern}" for pattern in cfg.rexcludes]
     argv += list(cfg.extra)
     return argv
 
 
-def transport_options(cfg: Config, node: Node, control_path: str | None,
-                      extra: bool = True) -> list[str]:
+def transport_options(cfg: Config, node: Node, control_path: str | None) -> list[str]:
     """rsync and how it reaches the node, with the user's extra options: what every run
     needs, even one that sends no tree (pruning, restoring)."""
-    argv = [cfg.rsync]
+    return [cfg.rsync, *reach_options(cfg, node, control_path),
+            f"--timeout={IO_TIMEOUT_SECONDS}", *cfg.extra]
+
+
+def reach_options(cfg: Config, node: Node, control_path: str | None) -> list[str]:
+    """How rsync reaches the node: the remote shell, or the daemon's socket options."""
     if node.kind == "ssh":
-        argv += ["-e", shlex.join(ssh_argv(cfg, control_path))]
+        return ["-e", shlex.join(ssh_argv(cfg, control_path))]
     if node.kind == "daemon":
         # Without TCP_NODELAY each small run to an rsync daemon waits on delayed ACKs
         # (about 140 ms instead of 60 ms here; 30 ms with `socket options = TCP_NODELAY`
         # in the node's rsyncd.conf too).
-        argv += ["--contimeout=10", "--sockopts=TCP_NODELAY"]
-    if extra:
-        argv += [f"--timeout={IO_TIMEOUT_SECONDS}", *cfg.extra]
-    return argv
+        return ["--contimeout=10", "--sockopts=TCP_NODELAY"]
+    return []
 
-
-def in_rrsync(node: Node) -> bool:
-    """A node addressed as a bare "user@host:": its key is confined by rrsync to rpath."""
-    return node.rooted
 
 
 def node_dir(node: Node) -> str:
@@ -94,7 +92,7 @@ def node_dir(node: Node) -> str:
     A bare "user@host:" (rrsync's directory) stays bare: rsync then names the directory
     ".", which every rrsync accepts, where "host:/" is refused by some.
     """
-    return node.dest if in_rrsync(node) else node.dest.rstrip("/") + "/"
+    return node.dest if node.rooted else node.dest.rstrip("/") + "/"
 
 
 def max_delete_for(share: float, source_entries: int) -> int:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from .tree import wait_until
 
 RECORDER = '''#!{python}
 import json, os, sys, time
@@ -75,14 +76,9 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 
 def wait_records(out: Path, predicate: Any, timeout: float = 20.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = records(out)
-        if predicate(found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"hook records never matched; got {found!r}")
-        time.sleep(0.05)
+    """The records once `predicate` holds for them; fails after `timeout`."""
+    wait_until(lambda: predicate(records(out)), timeout, f"the hook's records in {out}")
+    return records(out)
 
 
 def alive(pid: int) -> bool:

@@ -29,11 +29,11 @@ def finish(hook: Hook, limit: float = 10.0) -> None:
 def test_one_run_at_a_time_and_what_finishes_meanwhile_waits_for_the_next() -> None:
     c = cfg(["/bin/sh", "-c", "cat > /dev/null"])
     hook = Hook("n")
-    hook.synced(c, "batch", ["a"], 0, 1)
+    hook.synced(c, "batch", ["a"], [], 0, 1)
     assert hook.due()
     assert hook.start(c, c.nodes[0], "www", time.monotonic(), time.time(), False) is not None
-    hook.synced(c, "batch", ["b"], 0, 1)
-    hook.synced(c, "batch", ["c"], 0, 1)
+    hook.synced(c, "batch", ["b"], [], 0, 1)
+    hook.synced(c, "batch", ["c"], [], 0, 1)
     assert not hook.due(), "a second run started while the first ran"
     finish(hook)
     assert hook.due() and hook.queued is not None and list(hook.queued.paths) == ["b", "c"]
@@ -44,7 +44,7 @@ def test_no_hook_configured_queues_nothing() -> None:
     c = validate({"wpath": "/srv/www", "rpath": "/srv/m", "rnodes": [""]}, "f",
                  exists=lambda p: True)
     hook = Hook("n")
-    hook.synced(c, "full", [], 0, 1)
+    hook.synced(c, "full", [], [], 0, 1)
     assert not hook.due()
 
 
@@ -54,14 +54,14 @@ def test_failures_are_logged_once_counted_and_the_recovery_said(
     failing = cfg(["/bin/sh", "-c", "echo locked >&2; exit 3"])
     hook = Hook("web1")
     for _ in range(3):
-        hook.synced(failing, "batch", ["a"], 0, 1)
+        hook.synced(failing, "batch", ["a"], [], 0, 1)
         hook.start(failing, failing.nodes[0], "www", time.monotonic(), time.time(), False)
         finish(hook)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "on_sync exited with 3: locked" in errors[0].getMessage()
     assert hook.failures == 3 and hook.failing and hook.last_error == "exited with 3: locked"
     fixed = cfg(["/bin/true"])
-    hook.synced(fixed, "batch", ["a"], 0, 1)
+    hook.synced(fixed, "batch", ["a"], [], 0, 1)
     hook.start(fixed, fixed.nodes[0], "www", time.monotonic(), time.time(), False)
     finish(hook)
     assert not hook.failing and hook.runs == 4
@@ -71,7 +71,7 @@ def test_failures_are_logged_once_counted_and_the_recovery_said(
 def test_a_program_that_cannot_start_is_a_failure_not_a_crash() -> None:
     c = cfg(["/nonexistent/hook"])
     hook = Hook("n")
-    hook.synced(c, "batch", ["a"], 0, 1)
+    hook.synced(c, "batch", ["a"], [], 0, 1)
     assert hook.start(c, c.nodes[0], "www", time.monotonic(), time.time(), False) is None
     assert hook.failures == 1 and "cannot run /nonexistent/hook" in hook.last_error
 
@@ -80,7 +80,7 @@ def test_a_run_past_its_timeout_is_killed_with_its_children(tmp_path) -> None:  
     pids = tmp_path / "pids"
     c = cfg(["/bin/sh", "-c", f"sleep 60 & echo $! > {pids}; wait"], timeout=1)
     hook = Hook("n")
-    hook.synced(c, "batch", ["a"], 0, 1)
+    hook.synced(c, "batch", ["a"], [], 0, 1)
     now = time.monotonic()
     hook.start(c, c.nodes[0], "www", now, time.time(), False)
     while not pids.exists() or not pids.read_text().strip():
@@ -105,7 +105,7 @@ def test_dry_run_runs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "inosync.node")
     c = cfg(["/bin/false"])
     hook = Hook("n")
-    hook.synced(c, "full", [], 0, 1)
+    hook.synced(c, "full", [], [], 0, 1)
     assert hook.start(c, c.nodes[0], "www", time.monotonic(), time.time(), True) is None
     assert hook.runs == 0 and "would run on_sync /bin/false (full sync, everything)" in \
         caplog.text

@@ -50,7 +50,7 @@ def test_a_restricted_node_is_addressed_relative_to_rrsyncs_directory() -> None:
     for node in cfg.nodes:
         rooted = restricted.rooted(node)
         assert rooted.dest == node.spec and rooted.name == node.name
-        assert rsync.in_rrsync(rooted) and not rsync.in_rrsync(node)
+        assert rooted.rooted and not node.rooted
         for command in (rsync.full_sync(cfg, rooted, None, 10),
                         rsync.whole_tree_dry_run(cfg, rooted, None),
                         rsync.batch_sync(cfg, rooted, None, ["a"]),
