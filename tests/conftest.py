@@ -17,9 +17,31 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from helpers import Daemon, Mirror, Node, Rsyncd, Sshd  # noqa: E402
+from helpers.fanotify_fs import WATCHER, LoopFilesystem, unavailable  # noqa: E402
 
 NODE_KINDS = ("local", "ssh", "rsyncd")
 _counter = itertools.count()
+
+
+_loop: list[LoopFilesystem] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    """INOSYNC_TEST_WATCHER=fanotify: every temporary directory on a filesystem of the
+    run's own (helpers/fanotify_fs.py), unless --basetemp names one."""
+    if WATCHER != "fanotify" or config.option.basetemp or hasattr(config, "workerinput"):
+        return
+    if (reason := unavailable()):
+        raise pytest.UsageError(f"INOSYNC_TEST_WATCHER=fanotify {reason}")
+    _loop.append(LoopFilesystem())
+    config.option.basetemp = str(_loop[0].root / "pytest")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for filesystem in _loop:
+        filesystem.close()
+    _loop.clear()
 
 
 @pytest.hookimpl(hookwrapper=True)

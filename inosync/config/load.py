@@ -37,6 +37,7 @@ else:  # pragma: no cover - exercised only on old Pythons
 __all__ = ["Config", "ConfigError", "Node", "load", "parse_node", "validate"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+WATCHERS = ("auto", "inotify", "fanotify")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Config:
     on_sync: tuple[str, ...] = ()  # argv run after each good sync of a node, () for none
     on_sync_timeout: float = 60.0  # seconds a hook may run before it is killed
     keep_deleted: float = 0.0  # seconds nodes keep what syncs delete or overwrite, 0 = off
+    watcher: str = "auto"  # "auto", "inotify" or "fanotify"
     dry_run: bool = field(default=False, compare=False)
 
     def for_node(self, node: Node) -> Config:
@@ -87,7 +89,7 @@ class ConfigError(Exception):
 
 KNOWN_KEYS = ("wpath", "rpath", "rnodes", "rexcludes", "extra", "rspeed", "rsync", "rsh",
               "log_level", "max_delete_share", "logfile", "verify_interval", "metrics_file",
-              "max_parallel", "on_sync", "on_sync_timeout", "keep_deleted")
+              "max_parallel", "on_sync", "on_sync_timeout", "keep_deleted", "watcher")
 
 
 def validate(raw: dict[str, Any], path: str, *,
@@ -142,6 +144,10 @@ def validate(raw: dict[str, Any], path: str, *,
     if isinstance(given, (int, float, str)) and parse_duration(given) == 0:
         c.fail("on_sync_timeout", '0 would let a hook that hangs hold back every later run '
                'of it - use e.g. "5m"')
+    watcher = c.get("watcher", str, "auto", "a string")
+    if watcher not in WATCHERS:
+        c.fail("watcher", f'"{watcher}" is not one of {", ".join(WATCHERS)} - "auto" uses '
+               "inotify until its watch limit cannot hold the tree, then fanotify")
     if c.problems:
         raise ConfigError(c.problems)
     return Config(path=path, wpath=wpath, rpath=rpath, nodes=tuple(nodes),
@@ -149,7 +155,8 @@ def validate(raw: dict[str, Any], path: str, *,
                   rsh=rsh, log_level=log_level, max_delete_share=float(share),
                   logfile=logfile, verify_interval=verify_interval,
                   metrics_file=metrics_file, max_parallel=max_parallel, on_sync=on_sync,
-                  on_sync_timeout=on_sync_timeout or 60.0, keep_deleted=keep_deleted)
+                  on_sync_timeout=on_sync_timeout or 60.0, keep_deleted=keep_deleted,
+                  watcher=watcher)
 
 
 def load(path: str, *, exists: Callable[[str], bool] = os.path.isdir) -> Config:

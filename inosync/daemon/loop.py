@@ -33,16 +33,16 @@ from inosync.daemon.signals import SIGNALS, install_signal_flags
 from inosync.daemon.source_guard import POLL_SECONDS, SourceGuard
 from inosync.daemon.starting import Starter
 from inosync.daemon.stopping import Stopper
+from inosync.daemon.watching import Watching
 from inosync.node.hook import Hook
 from inosync.node.reach import PortProbe
 from inosync.node.runner import NodeRunner
 from inosync.process import Job, Reaper
 from inosync.report.state_files import StatePublisher, instance_name
-from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source import mounts
+from inosync.source.backends import SourceWatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone, WatchLimitError
 from inosync.source.tree import identity_of
-from inosync.source.watcher import Watcher
 
 log = logging.getLogger("inosync")
 
@@ -54,7 +54,7 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.runtime, self._own_runtime = "", False  # made once the source looks usable
         self.sockets = ""  # the private part of runtime
-        self.watcher: Watcher | None = None
+        self.watcher: SourceWatcher | None = None
         self.nodes: list[NodeRunner] = []
         self.guard = SourceGuard(cfg.wpath)  # wpath is the tree watched, or syncing pauses
         self.stop_deadline: float | None = None
@@ -71,6 +71,7 @@ class Daemon:
         self.stopper, self.reporter = Stopper(self), Reporter(self)
         self.returns, self.starter = ReturnWatch(self), Starter(self)
         self.hooks = Hooks(self)
+        self.watching = Watching(self)
 
     # -- setup ----------------------------------------------------------------------
 
@@ -89,25 +90,7 @@ class Daemon:
         install_signal_flags()
         self.selector.register(self._wake_r, selectors.EVENT_READ, "signal")
 
-    def start_watching(self) -> None:
-        started = time.monotonic()
-        watcher = Watcher(self.cfg.wpath, ExcludeMatcher(self.cfg.rexcludes),
-                          progress=self._walking)
-        try:
-            count = watcher.watch_tree()
-        except BaseException:
-            watcher.close()
-            raise
-        if self.watcher is not None:
-            self.selector.unregister(self.watcher)
-            self.watcher.close()
-        self.watcher = watcher
-        self.selector.register(watcher, selectors.EVENT_READ, "inotify")
-        self.guard.watched()
-        log.info("watching %d directories (%d entries) under %s in %d ms", count,
-                 watcher.entries, self.cfg.wpath, (time.monotonic() - started) * 1000)
-
-    def _walking(self) -> None:
+    def walking(self) -> None:
         """Every walk of the tree calls this as it goes: the watches at start-up run before
         the loop, a rescan or the delete guard's count within one turn of it, and either may
         take longer than the watchdog or systemd's start timeout allow."""
@@ -138,7 +121,7 @@ class Daemon:
             return exitcodes.FAILURE
         self.notifier.status("watching the tree")  # a million directories take a while
         try:
-            self.start_watching()
+            self.watching.start()
         except WatchLimitError as error:
             log.error("%s", error)
             return exitcodes.FAILURE
@@ -171,10 +154,10 @@ class Daemon:
         # inotify first: a comparison that just ended must know every change made while
         # it ran, or it would count them as drift.
         ready = self.selector.select(next_timeout(self, now))
-        for key, _ in sorted(ready, key=lambda item: item[0].data != "inotify"):
+        for key, _ in sorted(ready, key=lambda item: item[0].data != "watcher"):
             if key.data == "signal":
                 self._drain_wakeups()
-            elif key.data == "inotify":
+            elif key.data == "watcher":
                 self.apply(self.watcher.read() if self.watcher else [])
             elif key.data == "reap":  # a child of a removed node exited
                 assert isinstance(key.fileobj, Job)
@@ -201,6 +184,8 @@ class Daemon:
         now = time.monotonic()
         if self.watcher is not None:
             self.apply(self.watcher.expire(now))
+            if self.watcher.watch_limit_reached:
+                self.watching.outgrown()
         self.notifier.alive(now)  # watchdog ping; more start time while systemd waits
         if not self.paused_reason and now >= self.guard.next_poll:
             # A mount on top of wpath sends no event: look at it every second anyway.
@@ -270,10 +255,11 @@ class Daemon:
     def _overflow(self, now: float) -> None:
         """Events were lost: rescan and fully sync, paced by `OverflowPacing`."""
         if (count := self.overflow.lost(now)) is not None:
-            log.warning("inotify queue overflowed (events were lost) %d time(s) since the last "
+            kind = self.watcher.kind if self.watcher is not None else "inotify"
+            log.warning("%s queue overflowed (events were lost) %d time(s) since the last "
                         "warning: rescanning %s and running a full sync of every node; if "
-                        "this recurs, raise fs.inotify.max_queued_events", count,
-                        self.cfg.wpath)
+                        "this recurs, raise fs.%s.max_queued_events", kind, count,
+                        self.cfg.wpath, kind)
 
     def _rescan(self, now: float) -> None:
         assert self.watcher is not None
@@ -292,7 +278,7 @@ class Daemon:
         if not self.guard.back(now):
             return
         try:
-            self.start_watching()
+            self.watching.start()
         except WatchLimitError as error:
             log.error("%s", error)
         for runner in self.nodes:

@@ -14,7 +14,7 @@ class ReloadPlan:
     kept: tuple[Node, ...]  # running nodes still configured: they keep their state
     removed: tuple[Node, ...]  # running nodes no longer configured: their children stop
     added: tuple[Node, ...]  # configured nodes not running yet
-    rewatch: bool  # wpath or the excludes changed: the watches are put in afresh
+    rewatch: bool  # wpath, the excludes or the watcher changed: watched afresh
     same_wpath: bool  # what the loop saw of mounts below wpath stays true
     reschedule_verification: bool  # the interval changed: the next one is due anew
     new_metrics_file: bool  # the old file is removed, the new one written
@@ -27,7 +27,8 @@ def plan(old: Config, new: Config, running: Sequence[Node]) -> ReloadPlan:
         kept=kept,
         removed=tuple(node for node in running if node not in new.nodes),
         added=tuple(node for node in new.nodes if node not in kept),
-        rewatch=(new.wpath, new.rexcludes) != (old.wpath, old.rexcludes),
+        rewatch=(new.wpath, new.rexcludes, new.watcher) != (old.wpath, old.rexcludes,
+                                                             old.watcher),
         same_wpath=new.wpath == old.wpath,
         reschedule_verification=new.verify_interval != old.verify_interval,
         new_metrics_file=new.metrics_file != old.metrics_file)

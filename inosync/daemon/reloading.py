@@ -66,7 +66,7 @@ class Reloader:
                             new.wpath)
         elif change.rewatch:
             try:
-                d.start_watching()
+                d.watching.start()
             except WatchLimitError as error:
                 log.error("%s", error)
         d.look_at_mounts(keep=change.same_wpath and not d.paused_reason)

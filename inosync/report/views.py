@@ -244,8 +244,9 @@ def metrics_text(instance: Instance, nodes: Sequence[NodeFacts], now: float) -> 
             lines.append(f"{name}{{{labels}}} {_number(values[index])}")
     instance_label = f'{{{INSTANCE_LABEL}="{_label(instance.name)}"}}'
     for name, kind, help_text, value in (
-            ("inosync_watches", "gauge", "Directories watched with inotify", instance.watches),
-            ("inosync_overflows_total", "counter", "inotify queue overflows since start",
+            ("inosync_watches", "gauge",
+             "Directories watched (inotify watches, or below fanotify marks)", instance.watches),
+            ("inosync_overflows_total", "counter", "Event queue overflows since start",
              instance.overflows),
             ("inosync_source_paused", "gauge", "1 while the source looks wrong and nothing "
              "is synced", int(bool(instance.paused_reason))),

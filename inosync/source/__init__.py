@@ -1,1 +1,2 @@
-"""The source tree: inotify watches, what they report, and what the tree looks like now."""
+"""The source tree: its watchers (inotify, or fanotify past the watch limit), what they
+report, and what the tree looks like now."""

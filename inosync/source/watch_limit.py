@@ -75,6 +75,12 @@ def count_entries(wpath: str, excludes: ExcludeMatcher,
     return _count(wpath, excludes, leaves_by_links=False, progress=progress)[1]
 
 
+def count_tree(wpath: str, excludes: ExcludeMatcher,
+               progress: Callable[[], None] | None = None) -> tuple[int, int]:
+    """(directories, entries) below wpath, every directory listed."""
+    return _count(wpath, excludes, leaves_by_links=False, progress=progress)
+
+
 def _count(wpath: str, excludes: ExcludeMatcher, leaves_by_links: bool,
            progress: Callable[[], None] | None = None) -> tuple[int, int]:
     """(directories, entries) below wpath and wpath itself; entries are only all counted

@@ -29,6 +29,8 @@ REDISCOVERY_SECONDS = 1.0
 class Watcher:
     """Watches every non-excluded directory below wpath and says what changed there."""
 
+    kind = "inotify"
+
     def __init__(self, wpath: str, excludes: ExcludeMatcher,
                  progress: Callable[[], None] | None = None) -> None:
         self.wpath = wpath.rstrip("/") or "/"
@@ -59,6 +61,11 @@ class Watcher:
     @property
     def watch_count(self) -> int:
         return len(self.path_of)
+
+    @property
+    def watch_limit_reached(self) -> bool:
+        """A directory could not be watched for want of watches (retried, still failing)."""
+        return bool(self.watches.limit_error)
 
     def abspath(self, relpath: str) -> str:
         return self.watches.abspath(relpath)

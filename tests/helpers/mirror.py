@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .daemon import Daemon, write_config
+from .fanotify_fs import WATCHER
 from .servers import Rsyncd, Sshd
 from .tree import Excludes, wait_converged
 
@@ -67,6 +68,7 @@ class Mirror:
             "rexcludes": self.excludes or None,
             "rsh": rsh,
             "log_level": "debug",
+            "watcher": WATCHER or None,  # INOSYNC_TEST_WATCHER: the backend under test
         }
         keys.update(self.keys)
         keys.update(overrides)
@@ -84,6 +86,8 @@ class Mirror:
         self.daemon.start()
         if wait_ready:
             self.daemon.wait_ready(ready_timeout)
+            if self.keys.get("watcher", WATCHER) == "fanotify":  # not a silent fallback
+                assert " with fanotify" in self.daemon.log(), self.daemon.log_tail()
         return self.daemon
 
     def stop(self, timeout: float = 10.0) -> float:

@@ -63,7 +63,7 @@ def _watches_in_use() -> int:
 
 @pytest.mark.parametrize("node_kind", ["local"])
 def test_running_out_of_watches_at_start_says_what_to_raise(mirror, daemons) -> None:
-    m = mirror()
+    m = mirror(watcher="inotify")  # "auto" hands over to fanotify: test_fanotify.py
     make_tree(m.src, dirs=300, files_per_dir=1, depth=2)
     # A limit just above what this machine already uses, restored as soon as the daemon is
     # done, so other programs are not starved for longer than its start-up.
@@ -94,7 +94,7 @@ def test_directories_past_the_watch_limit_are_watched_once_it_is_raised(
         mirror, how) -> None:
     """Raising the limit sends no event: the daemon tries again by itself (every 10 s)
     and on reload; meanwhile the node is not "in sync" and STATUS says why."""
-    m = mirror()
+    m = mirror(watcher="inotify")
     write(m.src / "seed", b"x")
     d = m.start()
     m.converge()

@@ -156,7 +156,10 @@ class Box:
         argv = ["systemd-nspawn", "-D", str(self.root), "--boot", "-M", self.name,
                 "--console=read-only", "--keep-unit", "--register=no", "--volatile=overlay",
                 # Only loopback inside: sshd on 127.0.0.1:22 is the box's own.
-                "--private-network"]
+                "--private-network",
+                # nspawn's own system call filter, which every service in the box runs
+                # under, refuses fanotify; a host's services have no such filter.
+                "--system-call-filter=fanotify_init fanotify_mark open_by_handle_at"]
         with open(self.console_log, "wb") as console:
             self.nspawn = subprocess.Popen(["sh", "-c", launcher, "sh", *argv],
                                            stdin=subprocess.DEVNULL, stdout=console,

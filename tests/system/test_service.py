@@ -25,7 +25,8 @@ Which check shows that the service works under each hardening option of the unit
   TimeoutStartSec= (default)  a first sync longer than it still starts (test_a_first_sync...)
 The non-root drop-in documented in packaging/README-systemd.md (User=, Group=,
 ProtectSystem=strict, ReadWritePaths=, ProtectHome=read-only) is run verbatim by
-test_non_root_instance...
+test_non_root_instance..., and its fanotify drop-in (CapabilityBoundingSet=CAP_SYS_ADMIN,
+SystemCallFilter= fanotify's three calls) by test_fanotify_needs...
 """
 
 from __future__ import annotations
@@ -637,6 +638,48 @@ def test_non_root_instance_runs_with_the_documented_drop_in(box: Box) -> None:
     wait_status(box, unit, r"^in sync")
     box.run(["systemctl", "disable", "--now", "inosync@public"])
     assert show(box, unit, "Result")["Result"] == "success"
+
+
+def test_fanotify_needs_the_documented_drop_in_and_works_with_it(box: Box) -> None:
+    """The shipped unit grants fanotify nothing: the daemon says so in one line and
+    watches with inotify. With the drop-in of packaging/README-systemd.md, verbatim, it
+    watches with fanotify under every other hardening option of the unit."""
+    dropin = _readme_block("/etc/systemd/system/inosync@www.service.d/fanotify.conf")
+    unit = "inosync@fan.service"
+    # The box's root is an overlay, which fanotify refuses: wpath on a tmpfs of its own.
+    box.sh("""
+        mkdir -p /srv/fan /srv/fan-mirror
+        mount -t tmpfs -o size=16m,mode=0755 tmpfs /srv/fan
+        echo hello > /srv/fan/index.html
+    """)
+    box.write("/etc/inosync/fan.toml", 'wpath = "/srv/fan"\nrpath = "/srv/fan-mirror"\n'
+              'rnodes = [""]\nwatcher = "fanotify"\n')
+    try:
+        box.run(["systemctl", "start", "inosync@fan"])
+        wait_status(box, unit, r"^in sync")
+        messages = [e.get("MESSAGE", "") for e in journal(box, unit)]
+        refused = [m for m in messages if m.startswith("fanotify unavailable on /srv/fan")]
+        assert len(refused) == 1 and "fanotify_init: Operation not permitted - needs " \
+            "CAP_SYS_ADMIN and a system call filter that allows it" in \
+            refused[0] and refused[0].endswith("watching with inotify"), messages
+        box.run(["systemctl", "stop", "inosync@fan"])
+        box.write("/etc/systemd/system/inosync@fan.service.d/fanotify.conf", dropin)
+        box.run(["systemctl", "daemon-reload"])
+        box.run(["systemctl", "start", "inosync@fan"])
+        wait_status(box, unit, r"^in sync")
+        watching = [m for m in (e.get("MESSAGE", "") for e in journal(box, unit))
+                    if m.startswith("watching ")]
+        assert watching[-1].endswith("with fanotify"), watching
+        box.sh("mkdir /srv/fan/new && echo more > /srv/fan/new/more.html"
+               " && mv /srv/fan/index.html /srv/fan/new/index.html")
+        wait_mirrored(box, "/srv/fan", "/srv/fan-mirror")
+        wait_status(box, unit, r"^in sync")
+    finally:
+        box.run(["systemctl", "stop", "inosync@fan"], check=False)
+        box.run(["rm", "-rf", "/etc/systemd/system/inosync@fan.service.d",
+                 "/etc/inosync/fan.toml"], check=False)
+        box.run(["systemctl", "daemon-reload"], check=False)
+        box.run(["umount", "/srv/fan"], check=False)
 
 
 def test_watchdog_kills_a_frozen_daemon_and_systemd_restarts_it(box: Box) -> None:

@@ -26,7 +26,7 @@ from inosync.report.state_files import instance_name
 from inosync.rsync import argv as rsync
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.rsync.outcomes import Outcome, classify_exit
-from inosync.source.watch_limit import watch_shortage
+from inosync.source.backend_check import watcher_warning
 
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 BUSY_RETRIES = 10  # rrsync's lock: the daemon's own rsyncs to the node are short
@@ -171,7 +171,7 @@ def check_command(argv: list[str]) -> int:
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
         return exitcodes.CONFIG
-    if shortage := watch_shortage(cfg.wpath, ExcludeMatcher(cfg.rexcludes)):
+    if shortage := watcher_warning(cfg.wpath, ExcludeMatcher(cfg.rexcludes), cfg.watcher):
         print(f"{cfg.path}: warning: {shortage}", file=sys.stderr, flush=True)
     for warning in sandbox_problems(cfg):
         print(f"{cfg.path}: warning: {warning}", file=sys.stderr, flush=True)
