@@ -189,12 +189,17 @@ class Pending:
 
     dirty: PathSet = field(default_factory=PathSet)
     moves: list[Move] = field(default_factory=list)
+    # Files created since the last batch was taken: no node has them under that name, so a
+    # rename of one is sent instead of replayed (a hint: losing it only costs a failed mv).
+    created: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.dirty) or bool(self.moves)
 
-    def mark(self, path: str) -> None:
+    def mark(self, path: str, created: bool = False) -> None:
         self.dirty.add(path)
+        if created:
+            self.created.add(path)
         self._bound()
 
     def _bound(self) -> None:
@@ -202,10 +207,13 @@ class Pending:
         costs less than remembering every path (Syncthing collapses the same way)."""
         if len(self.dirty) > MAX_DIRTY_PATHS or len(self.moves) > MAX_MOVES:
             self.mark_all()
+        if len(self.created) > MAX_DIRTY_PATHS:
+            self.created.clear()
 
     def mark_all(self) -> None:
         """Queue a full sync; pending moves become pointless, the full sync covers them."""
         self.moves.clear()
+        self.created.clear()
         self.dirty.add(ROOT)
 
     @property
@@ -219,6 +227,15 @@ class Pending:
         (that rsync may delete them at their old place before the move is replayed).
         """
         if self.full:
+            return
+        if not move.is_dir and move.src in self.created:
+            # Written under a temporary name and renamed at once (sed -i, an editor's save,
+            # an installer): the node never had src, so a mv could only fail. Send dst; src
+            # stays dirty, so whatever holds that name on the node goes.
+            self.created.discard(move.src)
+            self.dirty.add(move.src)
+            self.dirty.add(move.dst)
+            self._bound()
             return
         in_flight = list(in_flight)
         if any(is_under(move.src, path) for path in in_flight):
@@ -267,6 +284,7 @@ class Pending:
         moves, dirty = self.moves, list(self.dirty)
         self.moves = []
         self.dirty = PathSet()
+        self.created = set()
         return moves, dirty
 
     def give_back(self, moves: list[Move], dirty: Iterable[str]) -> None:

@@ -236,7 +236,7 @@ class Daemon:
             if isinstance(fact, Dirty):
                 log.debug("changed: %r", fact.path)
                 for runner in self.nodes:
-                    runner.pending.mark(fact.path)
+                    runner.pending.mark(fact.path, fact.created)
                     runner.changed(fact.path)
                     runner.touched(now)
             elif isinstance(fact, Moved):

@@ -6,14 +6,20 @@ Paths are relative to wpath, as str with surrogateescape so that any byte sequen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Dirty:
-    """The path (and, for a directory, everything below it) may differ from the nodes."""
+    """The path (and, for a directory, everything below it) may differ from the nodes.
+
+    `created`: a file that was just created, so no node has it under this name yet. It is
+    a hint, not part of the fact: a rename of such a file is sent, not replayed as a `mv`
+    that can only fail (sed -i, editors and installers write a temporary file first).
+    """
 
     path: str
+    created: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

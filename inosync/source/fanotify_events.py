@@ -162,7 +162,9 @@ class EventFacts:
             self.writes.finished(path)
         elif mask & FAN_MODIFY and not is_dir:
             self.writes.modified(path, now)  # synced on close, quiet or age
-        return [Dirty(path)] if mask & CHANGED else []
+        if not mask & CHANGED:
+            return []
+        return [Dirty(path, created=bool(mask & FAN_CREATE) and not is_dir)]
 
     def _full(self, record: Record | None, resolve: Resolve) -> str | None:
         """The absolute path of the entry a record names (the directory itself for ".",

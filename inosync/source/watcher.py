@@ -268,7 +268,7 @@ class Watcher:
             # permissions changed: what could not be watched at or below may be now
             return [Dirty(path), *self.retry_unwatched(self.unwatched.at_or_below(path))]
         if mask & CHANGE_MASK:
-            return [Dirty(path)]
+            return [Dirty(path, created=bool(mask & F.CREATE) and not is_dir)]
         return []
 
     def watch_subtree(self, relpath: str) -> None:

@@ -91,6 +91,8 @@ def run(steps: list[tuple[str, ...]]) -> tuple[list[Move], list[str]]:
     for step in steps:
         if step[0] == "mark":
             pending.mark(step[1])
+        elif step[0] == "create":
+            pending.mark(step[1], created=True)
         elif step[0] == "move":
             pending.move(Move(step[1], step[2], step[3] == "dir"))
         elif step[0] == "full":
@@ -104,6 +106,17 @@ CASES = [
     ("create then delete", [("mark", "f"), ("mark", "f")], [], ["f"]),
     ("rename of a modified file carries the change",
      [("mark", "a"), ("move", "a", "b", "file")], [("a", "b")], ["b"]),
+    ("a file created and renamed over another is sent, not replayed (sed -i)",
+     [("create", "d/sedAb12"), ("move", "d/sedAb12", "d/page", "file")], [],
+     ["d/page", "d/sedAb12"]),
+    ("the name a created file took may be on the node (the file sed replaced): replayed",
+     [("create", "t"), ("move", "t", "u", "file"), ("move", "u", "v", "file")],
+     [("u", "v")], ["t", "v"]),
+    ("a created directory's rename is replayed: it may hold what the node already has",
+     [("create", "d"), ("move", "d", "e", "dir")], [("d", "e")], ["e"]),
+    ("a rename of a created file replays the moves before it in order",
+     [("move", "a", "b", "file"), ("create", "t"), ("move", "t", "a", "file")],
+     [("a", "b")], ["a", "t"]),
     ("rename chain collapses, the middle name is re-checked",
      [("move", "a", "b", "file"), ("move", "b", "c", "file")], [("a", "c")], ["b"]),
     ("swap through a temporary name is replayed in order",
@@ -134,6 +147,24 @@ def test_merging(name: str, steps: list[tuple[str, ...]], moves: list[tuple[str,
     got_moves, got_dirty = run(steps)
     assert [(m.src, m.dst) for m in got_moves] == moves
     assert got_dirty == dirty
+
+
+def test_created_files_are_forgotten_once_a_batch_takes_them() -> None:
+    """After the batch sent the new file, the node has it: a rename of it is replayed."""
+    pending = Pending()
+    pending.mark("t", created=True)
+    pending.take()
+    pending.move(Move("t", "page", False), in_flight=["t"])
+    moves, dirty = pending.take()
+    assert [(m.src, m.dst) for m in moves] == [("t", "page")]
+    assert dirty == ["page"]
+
+
+def test_created_files_are_forgotten_on_a_full_sync() -> None:
+    pending = Pending()
+    pending.mark("t", created=True)
+    pending.mark_all()
+    assert not pending.created
 
 
 def test_move_rebases_paths_of_the_batch_in_flight() -> None:
