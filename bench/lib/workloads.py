@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.trees import (Probe, make_sized_tree, make_tree, small_content, varied_sizes,
-                       write_file)
+from lib.trees import Probe, make_sized_tree, make_tree, small_content, varied_sizes, write_file
 
 
 @dataclass(frozen=True)
