@@ -2,13 +2,15 @@
 """Watching a big tree with each backend: how long the watches take to go in, the daemon's
 memory, and the kernel's (bench/README.md, "Watcher backends").
 
-    python3 bench/watchers.py [--dirs 1000000] [--fs tmpfs|ext4] [--events N] [--json OUT]
+    python3 bench/watchers.py [--dirs 1000000] [--fs tmpfs|ext4] [--ready] [--events N]
+                              [--json OUT]
 
 As root: it mounts a filesystem of its own for the tree (a tmpfs, or an ext4 image on a
 loop device), raises fs.inotify.max_user_watches for the inotify run when it is too low and
 puts it back after. The tree: DIRS directories two levels deep, one small file in each. For
 each backend the daemon starts with a local node and is stopped once its watch line is
-logged; the local node's first sync is not measured. `--events N` then also times how
+logged, or with `--ready` once its first full sync into the empty node is done, beside
+the floor (one plain `rsync -a --delete` of the tree). `--events N` then also times how
 long each backend's `read()` takes per event for N files written (and closed) in batches
 of 1,000 (each queue holds 16,384 events), in this process.
 """
@@ -33,8 +35,8 @@ from lib.meters import proc_status  # noqa: E402
 from lib.scale import MARK_SLABS, mark_slab_bytes, watch_limit_at_least  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-WATCH_LINE = re.compile(r"watching (\d+) directories \((\d+) entries\) under .* in (\d+) ms "
-                        r"with (\w+)")
+WATCH_LINE = re.compile(r"watching (?:(\d+) directories \((\d+) entries\) under|all of) .* "
+                        r"in (\d+) ms with (\w+)")
 
 
 def make_filesystem(kind: str, base: Path, dirs: int) -> Path:
@@ -65,7 +67,7 @@ def make_tree(src: Path, dirs: int) -> None:
 
 
 def run_backend(backend: str, root: Path, work: Path, dirs: int,
-                timeout: float) -> dict[str, object]:
+                timeout: float, ready: bool) -> dict[str, object]:
     dst = work / f"dst-{backend}"
     dst.mkdir()
     config = work / f"{backend}.toml"
@@ -93,19 +95,37 @@ def run_backend(backend: str, root: Path, work: Path, dirs: int,
             return result
         result["watching_s"] = round(time.monotonic() - started, 2)
         result["walk_own_s"] = int(match.group(3)) / 1000
-        result["directories"], result["entries"] = int(match.group(1)), int(match.group(2))
+        if match.group(1) is not None:  # fanotify walks nothing before it watches
+            result["directories"], result["entries"] = int(match.group(1)), int(match.group(2))
         result["used"] = match.group(4)
         status = proc_status(proc.pid)
         result["rss_MiB"] = round(status.get("VmRSS", 0) / 1024, 1)
-        result["hwm_MiB"] = round(status.get("VmHWM", 0) / 1024, 1)
         slab = mark_slab_bytes()
         if slab is not None and slab_before is not None:
             result["kernel_marks_MiB"] = round((slab - slab_before) / 2**20, 1)
+        if ready:  # the first full sync into the empty node, count included
+            while "full sync done" not in log_path.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > started + timeout:
+                    result["error"] = log_path.read_text(errors="replace")[-2000:]
+                    return result
+                time.sleep(0.05)
+            result["ready_s"] = round(time.monotonic() - started, 2)
+        result["hwm_MiB"] = round(proc_status(proc.pid).get("VmHWM", 0) / 1024, 1)
         return result
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         shutil.rmtree(dst, ignore_errors=True)
+
+
+def floor(root: Path, work: Path) -> dict[str, object]:
+    """The floor of a start-up: one plain rsync of the tree into an empty directory."""
+    dst = work / "dst-floor"
+    started = time.monotonic()
+    subprocess.run(["rsync", "-a", "--delete", f"{root / 'src'}/", f"{dst}/"], check=True)
+    seconds = round(time.monotonic() - started, 2)
+    shutil.rmtree(dst, ignore_errors=True)
+    return {"backend": "floor (rsync -a --delete)", "ready_s": seconds}
 
 
 def time_events(backend: str, root: Path, files: int) -> dict[str, object]:
@@ -144,6 +164,8 @@ def main() -> int:
     parser.add_argument("--backends", default="inotify,fanotify")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--events", type=int, default=0)
+    parser.add_argument("--ready", action="store_true",
+                        help="wait for each daemon's first full sync too, and time the floor")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -170,7 +192,9 @@ def main() -> int:
               flush=True)
         with watch_limit_at_least(int(args.dirs * 1.1) + 10000):
             for backend in args.backends.split(","):
-                record(run_backend(backend, root, base, args.dirs, args.timeout))
+                record(run_backend(backend, root, base, args.dirs, args.timeout, args.ready))
+        if args.ready:
+            record(floor(root, base))
         for backend in args.backends.split(",") if args.events else ():
             record(time_events(backend, root, args.events))
     finally:

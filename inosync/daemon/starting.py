@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from inosync.daemon.loop import Daemon
 
 
-
 class Starter:
     """Starts the nodes that are due."""
 
@@ -38,6 +37,11 @@ class Starter:
             if runner.job is not None:
                 free -= 1
             d.register_job(runner)
+        if d.watcher is not None and any(r.job is not None and r.bound.holding for r in due):
+            # A full sync's first run deletes nothing and needs no count: the source is
+            # counted now, while it sends (a walk with fanotify, or after events), so the
+            # verdict on its deletions finds the count made.
+            d.watcher.current_entries()
 
     def parallel_limit(self) -> int:
         d = self.daemon

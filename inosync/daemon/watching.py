@@ -35,9 +35,13 @@ class Watching:
         self._use(watcher)
         self.fanotify_refused = False
         d.guard.watched()
-        log.info("watching %d directories (%d entries) under %s in %d ms with %s",
-                 watcher.watch_count, watcher.entries, d.cfg.wpath,
-                 (time.monotonic() - started) * 1000, watcher.kind)
+        took = (time.monotonic() - started) * 1000
+        if watcher.kind == "fanotify":  # nothing walked: the first sync runs beside the count
+            log.info("watching all of %s (one mark a filesystem; its entries are counted "
+                     "as the first sync runs) in %d ms with fanotify", d.cfg.wpath, took)
+        else:
+            log.info("watching %d directories (%d entries) under %s in %d ms with inotify",
+                     watcher.watch_count, watcher.entries, d.cfg.wpath, took)
 
     def _use(self, watcher: SourceWatcher) -> None:
         d = self.daemon

@@ -14,6 +14,7 @@ follows. Only a reload counts with a dry run first, since what it finds is drift
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from inosync.rsync.argv import max_delete_for
 from inosync.rsync.outcomes import Outcome
@@ -26,8 +27,11 @@ RECHECK_MAX = 900.0  # doubling up to this
 class DeleteBound:
     """One node's count of deletions, what it allowed the full sync, and any refusal."""
 
-    def __init__(self, share: float) -> None:
+    def __init__(self, share: float, source_entries: Callable[[], int]) -> None:
         self.share = share
+        # The source's entries are asked for only when a verdict needs them: the daemon
+        # counts while the first run sends (a tree fanotify watches is counted by a walk).
+        self.source_entries = source_entries
         self.full_entries = 0  # source entries the last full sync's bound used
         self.limit: int | None = None  # what the count allowed the full sync (None: refused)
         self.holding = False  # the full sync running deletes nothing, to count (limit 0)
@@ -40,24 +44,24 @@ class DeleteBound:
         """The deletions a full sync may make now (-1: no bound)."""
         return max_delete_for(self.share, self.full_entries)
 
-    def begin(self, source_entries: int) -> bool:
+    def begin(self) -> bool:
         """A full sync starts; True when its deletions must be counted: by the sync itself,
         holding them back, unless a counting pass does it first (`counted`)."""
         self.recheck_at = None
-        self.full_entries = source_entries
-        self.holding = self.bound() >= 0
+        self.holding = self.share < 1
         self.limit = 0 if self.holding else -1
         return self.holding
 
-    def refuses(self, would_delete: int, dry_run: bool) -> bool:
+    def _refuses(self, would_delete: int, dry_run: bool) -> bool:
         bound = self.bound()
         return not dry_run and 0 <= bound < would_delete
 
     def counted(self, would_delete: int, dry_run: bool) -> None:
         """The count's verdict: the limit the full sync runs with, or None."""
+        self.full_entries = self.source_entries()
         self.holding = False
         self.would_delete = would_delete
-        self.limit = None if self.refuses(would_delete, dry_run) else self.bound()
+        self.limit = None if self._refuses(would_delete, dry_run) else self.bound()
 
     def held(self, outcome: Outcome, held_back: int | None, dry_run: bool) -> str:
         """What follows the full sync that held its deletions back (`held_back`: how many

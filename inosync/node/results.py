@@ -102,13 +102,13 @@ class JobResults:
         r = self.runner
         items = parse_itemized(stdout)
         would_delete = sum(item.is_deletion for item in items)
+        r.bound.counted(would_delete, dry_run)
         if r.count_drift:  # a reload: the full sync repairs what this finds
             r.count_drift = False
-            refused = r.bound.refuses(would_delete, dry_run)
+            refused = r.bound.limit is None
             drift = r.verifier.drift(items)
             r.verifier.record(r.facts, time.time(), drift,
                               [d for d in drift if not (refused and d.is_deletion)])
-        r.bound.counted(would_delete, dry_run)
         r.start_full(dry_run)
 
     def _verified(self, stdout: bytes) -> None:

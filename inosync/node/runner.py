@@ -44,7 +44,7 @@ class NodeRunner:
 
     def __init__(self, cfg: Config, node: Node, control_path: str | None,
                  source_entries: Callable[[], int]) -> None:
-        self.bound = DeleteBound(cfg.max_delete_share)
+        self.bound = DeleteBound(cfg.max_delete_share, source_entries)
         self.verifier = Verifier(cfg.verify_interval)
         self.configured = node  # as the config names it: the runner's identity on reload
         self.cfg = cfg  # (after the parts that follow it on reload)
@@ -176,7 +176,7 @@ class NodeRunner:
         if self.pending.full:
             self.batch.clear()
             self.pending.take()
-            self.bound.begin(self.source_entries())  # bounded: it holds deletions back first
+            self.bound.begin()  # bounded: it holds deletions back first
             if self.count_drift:  # a reload: what its count finds is drift too
                 self.verifier.changes = set()
                 self.start_count(dry_run)

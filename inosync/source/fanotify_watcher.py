@@ -152,13 +152,13 @@ class FanotifyWatcher:
     # -- watching -------------------------------------------------------------------
 
     def watch_tree(self, top: str = ROOT) -> int:
-        """Mark the filesystems mounted below wpath too, and count the tree (wpath's own
-        filesystem is marked already)."""
+        """Mark the filesystems mounted below wpath too (wpath's own is marked already);
+        the number of filesystems marked. The tree is not walked: the marks see all of it
+        now, and the delete guard's count (`current_entries`) can run while a sync does."""
         for relpath in sorted(mounts.mounted_below(mounts.read_table(), self.wpath)):
             if not (self.excludes and self.excludes.excluded(relpath, True)):
                 self._mark_below(relpath)
-        self.current_entries()
-        return self.directories
+        return len(self.filesystems)
 
     def _mark_below(self, relpath: str) -> None:
         where = os.path.join(self.top, relpath)
@@ -217,9 +217,12 @@ class FanotifyWatcher:
         """Entries on the source now, for the delete guard of a full sync (counted afresh
         when anything changed since the last count)."""
         if self.changed_since_count:
+            started = time.monotonic()
             self.directories, self.entries = count_tree(self.wpath, self.excludes,
                                                         self.progress)
             self.changed_since_count = False
+            log.debug("counted %d entries in %d directories under %s in %d ms", self.entries,
+                      self.directories, self.wpath, (time.monotonic() - started) * 1000)
         return self.entries
 
     # -- events ---------------------------------------------------------------------

@@ -72,7 +72,8 @@ def watched(top: Path) -> Iterator[tuple[Path, FanotifyWatcher]]:
     (top / "outside").mkdir()
     watcher = FanotifyWatcher(str(src), ExcludeMatcher(["*.tmp", "/cache/"]))
     try:
-        assert watcher.watch_tree() == 3 and watcher.entries == 3
+        assert watcher.watch_tree() == 1 and watcher.entries == 0  # marked, not walked
+        assert watcher.current_entries() == 3 and watcher.watch_count == 3
         yield src, watcher
     finally:
         watcher.close()
@@ -141,7 +142,7 @@ def test_a_queue_overflow_is_the_overflow_fact(top: Path) -> None:
         for index in range(200):
             write(src / f"f{index}", b"x")
         assert Overflow() in read_all(watcher)
-        assert watcher.rewatch_all() == 1
+        watcher.rewatch_all()
         assert watcher.current_entries() == 200
     finally:
         watcher.close()
@@ -192,6 +193,37 @@ def test_fanotify_watches_and_mirrors_with_a_filesystem_mark(top: Path, daemons)
     m.converge(what="a rename, a write below it and a delete")
     assert "fanotify unavailable" not in d.log()
     assert "watches" in d.wait_in_sync()
+
+
+def test_the_first_sync_runs_while_the_tree_is_counted_and_the_count_bounds_deletions(
+        top: Path, daemons) -> None:
+    """The mark sees the whole tree before anything is walked, so the first full sync starts
+    at once and the delete guard's count runs beside it. The `rsync` key is a script that
+    waits for the count to be logged before it runs rsync: were the count before the sync
+    (or after it), it would never see it."""
+    runs, script = top / "rsync-runs", top / "rsync-waiting"
+    log = top / "inosync.log"
+    script.write_text(
+        "#!/bin/sh\n"
+        "case \"$*\" in *--max-delete=0*) for i in $(seq 200); do\n"
+        f"  grep -q 'counted .* entries' {log} && break; sleep 0.05; done\n"
+        f"  grep -q 'counted .* entries' {log} && echo counted-meanwhile >> {runs};;\n"
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    m = mirror_on(top, daemons, watcher="fanotify", log_level="debug", rsync=str(script))
+    make_tree(m.src, dirs=300, files_per_dir=2)
+    shutil.copytree(m.src, m.nodes[0].dst, dirs_exist_ok=True)
+    for index in range(40):  # within the bound (a share of 0.5: up to as many as the source)
+        write(m.nodes[0].dst / f"stale{index}", b"only on the node")
+    d = m.start()
+    m.converge(what="the first full sync with its deletions")
+    d.wait_in_sync(10)
+    text = d.log()
+    assert runs.read_text().split() == ["counted-meanwhile"], text
+    first_run = text.index("--max-delete=0")
+    assert first_run < text.index("counted 907 entries in 308 directories"), text  # 7 + 300
+    assert "held back 40 deletions, within the bound" in text
 
 
 def test_without_cap_sys_admin_fanotify_falls_back_to_inotify_in_one_line(

@@ -21,21 +21,21 @@ from inosync.rsync.outcomes import Outcome
 ])
 def test_the_count_sets_the_limit(share: float, entries: int, would_delete: int,
                                   dry_run: bool, limit: int | None) -> None:
-    bound = DeleteBound(share)
-    bound.begin(entries)
+    bound = DeleteBound(share, lambda: entries)
+    bound.begin()
     bound.counted(would_delete, dry_run)
     assert bound.limit == limit
 
 
 def test_without_a_bound_nothing_is_counted() -> None:
-    bound = DeleteBound(1.0)
-    assert bound.begin(1000) is False and bound.limit == -1 and not bound.holding
-    assert DeleteBound(0.5).begin(1000) is True
+    bound = DeleteBound(1.0, lambda: 1000)
+    assert bound.begin() is False and bound.limit == -1 and not bound.holding
+    assert DeleteBound(0.5, lambda: 1000).begin() is True
 
 
 def test_a_bounded_full_sync_first_holds_every_deletion_back() -> None:
-    bound = DeleteBound(0.5)
-    assert bound.begin(1000) and bound.holding and bound.limit == 0
+    bound = DeleteBound(0.5, lambda: 1000)
+    assert bound.begin() and bound.holding and bound.limit == 0
     bound.counted(3, dry_run=False)  # a reload's counting pass decides instead
     assert not bound.holding and bound.limit == 1000
 
@@ -58,24 +58,24 @@ def test_a_bounded_full_sync_first_holds_every_deletion_back() -> None:
 ])
 def test_what_follows_a_full_sync_that_held_its_deletions_back(
         outcome: Outcome, held_back: int | None, step: str, limit: int | None) -> None:
-    bound = DeleteBound(0.5)
-    bound.begin(1000)
+    bound = DeleteBound(0.5, lambda: 1000)
+    bound.begin()
     assert bound.held(outcome, held_back, dry_run=False) == step
     assert bound.limit == limit
     assert bound.holding is (step in ("failed", "count"))
 
 
 def test_a_dry_run_shows_the_deleting_run_and_refuses_nothing() -> None:
-    bound = DeleteBound(0.5)
-    bound.begin(10)
+    bound = DeleteBound(0.5, lambda: 10)
+    bound.begin()
     assert bound.held(Outcome.OK, None, dry_run=True) == "again" and bound.limit == 10
 
 
 def test_a_refusal_rechecks_doubling_and_a_full_sync_within_the_bound_clears_it() -> None:
-    bound = DeleteBound(0.5)
+    bound = DeleteBound(0.5, lambda: 1000)
     waits = []
     for now in (0.0, 100.0, 300.0, 700.0, 2000.0, 5000.0, 9000.0):
-        bound.begin(1000)
+        bound.begin()
         bound.counted(1500, dry_run=False)
         bound.full_done(now, "web1")
         assert bound.refused == (1500, 1000)
@@ -83,7 +83,26 @@ def test_a_refusal_rechecks_doubling_and_a_full_sync_within_the_bound_clears_it(
         waits.append(bound.recheck_at - now)
         assert not bound.recheck_due(now) and bound.recheck_due(bound.recheck_at)
     assert waits == [RECHECK_FIRST, 120.0, 240.0, 480.0, RECHECK_MAX, RECHECK_MAX, RECHECK_MAX]
-    bound.begin(1000)
+    bound.begin()
     bound.counted(10, dry_run=False)
     bound.full_done(9500.0, "web1")
     assert (bound.refused, bound.recheck_at, bound.recheck_delay) == (None, None, RECHECK_FIRST)
+
+
+def test_the_source_is_counted_for_the_verdict_not_when_the_sync_starts() -> None:
+    """The first run holds every deletion back and needs no count, so the tree is counted
+    while it sends; the verdict takes the count as it is then."""
+    counts = iter([1000, 40])
+    asked: list[int] = []
+
+    def entries() -> int:
+        asked.append(1)
+        return next(counts)
+
+    bound = DeleteBound(0.5, entries)
+    assert bound.begin() and bound.limit == 0 and not asked
+    assert bound.held(Outcome.GUARD, 30, dry_run=False) == "again" and bound.limit == 1000
+    bound.full_done(0.0, "web1")
+    bound.begin()
+    assert bound.held(Outcome.GUARD, 41, dry_run=False) == "done" and bound.limit is None
+    assert len(asked) == 2 and bound.full_entries == 40
