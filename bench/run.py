@@ -32,7 +32,7 @@ from lib.meters import CpuMeter  # noqa: E402
 from lib.report import machine, markdown, write_json  # noqa: E402
 from lib.sshd import LoopbackSshd  # noqa: E402
 from lib.tools import TOOLS, Node  # noqa: E402
-from lib.workloads import FULL, QUICK, WORKLOADS, Sizes  # noqa: E402
+from lib.workloads import FULL, KERNEL_SOURCE, QUICK, WORKLOADS, Sizes  # noqa: E402
 
 
 def _csv(value: str, allowed: list[str], what: str) -> list[str]:
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
         print(f"--size: {exc}", file=sys.stderr)
         return 2
     tools = args.tools or (["inosync", "lsyncd1"] if args.quick else list(TOOLS))
-    workloads = args.only or list(WORKLOADS)
+    workloads = args.only or default_workloads(args.quick)
     tools_mod.INOSYNC_KEYS = list(args.inosync_key)
     tools_mod.INOSYNC_PRIORITY = priority_argv(args.inosync_nice, args.inosync_ionice)
     if problem := tools_mod.use_inosync_path(args.inosync_path):
@@ -214,6 +214,18 @@ def main(argv: list[str]) -> int:
         for line in r.log_tail:
             print(f"    | {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def default_workloads(quick: bool) -> list[str]:
+    """Every workload; the Linux source's extraction (1.36 GB) only in a full run, and only
+    where its tarball is installed."""
+    names = list(WORKLOADS)
+    if quick or not KERNEL_SOURCE.is_file():
+        names.remove("kernel")
+        if not quick:
+            print(f"# kernel: skipped, {KERNEL_SOURCE} is missing (bash bench/setup kernel)",
+                  file=sys.stderr)
+    return names
 
 
 def main_scale(args: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ def run_floor(workload: Workload, node: Node, root: Path, repeat: int = 3) -> Ru
             presync(src, dst)
         if isinstance(workload, Writer):
             _writer_alone(workload, src, repeat, result)
+            _sync_alone(workload, src, dst, node, result)
             return result
         subprocess.run(["cp", "-a", str(dst), str(before)], check=True)
         probe = workload.change_at_once(src)
@@ -118,7 +119,7 @@ def _writer_alone(workload: Writer, src: Path, repeat: int, result: RunResult) -
     one's tree removed first), median reported."""
     runs: list[tuple[float, float]] = []
     for _ in range(repeat):
-        remove_tree(src / "bigburst")
+        remove_tree(src / workload.top)
         runs.append(workload.write(src))
     seconds, cpu = sorted(runs)[len(runs) // 2]
     result.ok = True
@@ -127,6 +128,18 @@ def _writer_alone(workload: Writer, src: Path, repeat: int, result: RunResult) -
     result.rsync_procs = result.ssh_procs = 0
     result.extras = {"writer_s": seconds, "writer_cpu_s": cpu, "runs": float(len(runs)),
                      "min_s": min(r[0] for r in runs), "max_s": max(r[0] for r in runs)}
+
+
+def _sync_alone(workload: Writer, src: Path, dst: Path, node: Node, result: RunResult) -> None:
+    """What the writer made, sent by one plain rsync into a node without it: with the
+    writer's time, the floor of a deploy from its first byte to the node's last."""
+    t0 = time.monotonic()
+    code = plain_rsync(src, dst, node).wait()
+    result.extras["sync_s"] = time.monotonic() - t0
+    conv = wait_converged(src, dst, workload.probe(), time.monotonic() + 30)
+    if code or not conv.converged:
+        result.ok = False
+        result.error = "; ".join(conv.problems) or f"rsync exit {code}"
 
 
 def run_one(tool: ToolSpec, node: Node, workload: Workload, root: Path) -> RunResult:

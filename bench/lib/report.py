@@ -87,14 +87,21 @@ def markdown(results: list[RunResult]) -> str:
                 ratio = r.extras["writer_s"] / floor.extras["writer_s"]
         elif r.tool != "floor" and floor and floor.total_s and r.converge_s is not None:
             ratio = r.converge_s / floor.total_s
+        notes = _notes(r)
         tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
         if r.tool == "floor" and "writer_s" in r.extras:
             tool = "floor: writer alone"
+            if "sync_s" in r.extras:
+                notes += f"; then 1 rsync into an empty node {r.extras['sync_s']:.2f} s"
+        elif floor and "sync_s" in floor.extras and r.total_s is not None:
+            alone = floor.extras["writer_s"] + floor.extras["sync_s"]
+            notes += (f"; first byte to node in sync {r.total_s:.2f} s = "
+                      f"{r.total_s / alone:.2f}x writer + rsync alone ({alone:.2f} s)")
         lines.append(
             f"| {r.workload} | {r.node} | {tool} | {_num(r.converge_s)} | {_num(r.total_s)} "
             f"| {_num(ratio)} | {_num(r.cpu_s)} | {_int(r.rsync_procs)} "
             f"| {_int(r.ssh_procs)} | {_bytes(r.ssh_bytes)} "
-            f"| {_notes(r)} |"
+            f"| {notes} |"
         )
     return "\n".join(lines)
 

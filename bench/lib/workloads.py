@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,7 @@ class Writer(Workload):
         self.tarball = src.parent / "bigburst.tar"
         self.file_sizes = varied_sizes(self.sizes.burst_files, self.sizes.bigburst_bytes)
         rels = make_sized_tree(stage / "bigburst", self.file_sizes, self.sizes.burst_dirs)
+        self.top = "bigburst"  # what one extraction makes in src
         self.rels = [f"bigburst/{r}" for r in rels]
         subprocess.run(["tar", "-c", "-f", str(self.tarball), "-C", str(stage), "bigburst"],
                        check=True)
@@ -230,6 +232,45 @@ class Writer(Workload):
         elapsed, cpu = self.write(src)
         return Outcome(started, started + elapsed, self.probe(),
                        {"writer_s": elapsed, "writer_cpu_s": cpu})
+
+
+KERNEL_SOURCE = Path(os.environ.get("INOSYNC_BENCH_KERNEL",
+                                    "/usr/src/linux-source-6.1.tar.xz"))
+KERNEL_CACHE = Path("/var/tmp/inosync-bench")
+
+
+def kernel_tarball() -> Path | None:
+    """Debian's linux-source-6.1 (`bash bench/setup kernel`), unpacked from xz once into
+    KERNEL_CACHE so the writer's time is tar's, not xz's; None when it is not installed."""
+    if not KERNEL_SOURCE.is_file():
+        return None
+    plain = KERNEL_CACHE / KERNEL_SOURCE.name.removesuffix(".xz")
+    if not plain.is_file() or plain.stat().st_mtime < KERNEL_SOURCE.stat().st_mtime:
+        KERNEL_CACHE.mkdir(parents=True, exist_ok=True)
+        partial = plain.with_suffix(".part")
+        with open(partial, "wb") as out:
+            subprocess.run(["xz", "-dc", str(KERNEL_SOURCE)], stdout=out, check=True)
+        partial.rename(plain)
+    return plain
+
+
+class Kernel(Writer):
+    """`tar -x` of the Linux source (about 83,700 entries, 1.36 GB), a release-sized deploy:
+    the writer's own time beside the floor's, and from the first byte to the node's last."""
+
+    name = "kernel"
+
+    def prepare(self, src: Path) -> None:
+        Workload.prepare(self, src)
+        tarball = kernel_tarball()
+        if tarball is None:
+            raise RuntimeError(f"{KERNEL_SOURCE} is missing: run `bash bench/setup kernel`")
+        self.tarball = tarball
+        with tarfile.open(tarball) as archive:
+            files = [m for m in archive.getmembers() if m.isfile()]
+        self.top = files[0].name.split("/", 1)[0]
+        self.rels = [m.name for m in files]
+        self.file_sizes = [m.size for m in files]
 
 
 class Startup(Workload):
@@ -298,6 +339,6 @@ class Idle(Workload):
 
 
 WORKLOADS: dict[str, type[Workload]] = {
-    w.name: w for w in (Latency, Burst, BigBurst, SedInPlace, Writer, Startup, Rename,
-                        Deletes, Idle)
+    w.name: w for w in (Latency, Burst, BigBurst, SedInPlace, Writer, Kernel, Startup,
+                        Rename, Deletes, Idle)
 }
