@@ -67,6 +67,29 @@ def floor_index(results: list[RunResult]) -> dict[tuple[str, str], RunResult]:
     return {(r.node, r.workload): r for r in results if r.tool == "floor" and r.ok}
 
 
+def ratio_to_floor(r: RunResult, floor: RunResult | None) -> float | None:
+    """A tool's row over its floor: the lag after the change (the median one, for lone
+    writes) over one plain rsync's time, or, for the writer's workloads, the writer's own
+    time over the writer alone's."""
+    if r.tool == "floor" or floor is None:
+        return None
+    if "writer_s" in floor.extras:
+        return r.extras["writer_s"] / floor.extras["writer_s"] if "writer_s" in r.extras \
+            else None
+    lag = r.extras.get("p50_s", r.converge_s)
+    if floor.total_s and lag is not None:
+        return lag / floor.total_s
+    return None
+
+
+def deploy_ratio(r: RunResult, floor: RunResult | None) -> float | None:
+    """The writer's workloads: from the writer's first byte to the node in sync, over the
+    writer alone and then one plain rsync of what it wrote."""
+    if r.tool == "floor" or floor is None or "sync_s" not in floor.extras or r.total_s is None:
+        return None
+    return r.total_s / (floor.extras["writer_s"] + floor.extras["sync_s"])
+
+
 def markdown(results: list[RunResult]) -> str:
     """One table, grouped by workload then node; the floor row first in each group."""
     floors = floor_index(results)
@@ -80,23 +103,18 @@ def markdown(results: list[RunResult]) -> str:
     lines = [HEADER, RULE]
     for r in rows:
         floor = floors.get((r.node, r.workload))
-        ratio = None
-        if floor and "writer_s" in floor.extras:
-            # The writer's rows compare the writer's own time, not the lag.
-            if r.tool != "floor" and "writer_s" in r.extras:
-                ratio = r.extras["writer_s"] / floor.extras["writer_s"]
-        elif r.tool != "floor" and floor and floor.total_s and r.converge_s is not None:
-            ratio = r.converge_s / floor.total_s
+        ratio = ratio_to_floor(r, floor)
         notes = _notes(r)
         tool = "floor: 1 rsync" if r.tool == "floor" else r.tool
         if r.tool == "floor" and "writer_s" in r.extras:
             tool = "floor: writer alone"
             if "sync_s" in r.extras:
                 notes += f"; then 1 rsync into an empty node {r.extras['sync_s']:.2f} s"
-        elif floor and "sync_s" in floor.extras and r.total_s is not None:
+        elif (deploy := deploy_ratio(r, floor)) is not None:
+            assert floor is not None and r.total_s is not None
             alone = floor.extras["writer_s"] + floor.extras["sync_s"]
             notes += (f"; first byte to node in sync {r.total_s:.2f} s = "
-                      f"{r.total_s / alone:.2f}x writer + rsync alone ({alone:.2f} s)")
+                      f"{deploy:.2f}x writer + rsync alone ({alone:.2f} s)")
         lines.append(
             f"| {r.workload} | {r.node} | {tool} | {_num(r.converge_s)} | {_num(r.total_s)} "
             f"| {_num(ratio)} | {_num(r.cpu_s)} | {_int(r.rsync_procs)} "

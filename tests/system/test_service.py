@@ -354,6 +354,8 @@ def test_hardening_is_in_force_on_the_working_daemon(box: Box) -> None:
         "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
         "RuntimeDirectory": "inosync/www", "WatchdogUSec": "30s", "NotifyAccess": "main",
         "RestartPreventExitStatus": "78"}
+    fields = (box.read(f"/proc/{pid}/stat") or ")").rsplit(")", 1)[1].split()
+    assert fields[16:17] == ["10"], f"Nice=10: the daemon yields the CPU to writers {fields}"
     status = box.read(f"/proc/{pid}/status") or ""
     assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
     assert re.search(r"^Seccomp:\s+2$", status, re.M)
