@@ -46,10 +46,11 @@ def make_filesystem(kind: str, base: Path, dirs: int) -> Path:
         argv = ["mount", "-t", "tmpfs", "-o", "nr_inodes=0,size=50%", "inosync-bench", str(root)]
     else:
         image = base / "ext4.img"
-        # a directory takes a 4 KiB block and an inode, its file another inode
-        size = max(1 << 30, dirs * 3 * 4096)
+        # a directory takes a 4 KiB block and an inode, its file another inode; twice, for
+        # a node's copy (--ready)
+        size = max(1 << 30, dirs * 6 * 4096)
         subprocess.run(["truncate", "-s", str(size), str(image)], check=True)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(dirs * 2 + 200_000), str(image)],
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(dirs * 4 + 200_000), str(image)],
                        check=True)
         argv = ["mount", "-o", "loop", str(image), str(root)]
     subprocess.run(argv, check=True)
@@ -68,7 +69,7 @@ def make_tree(src: Path, dirs: int) -> None:
 
 def run_backend(backend: str, root: Path, work: Path, dirs: int,
                 timeout: float, ready: bool) -> dict[str, object]:
-    dst = work / f"dst-{backend}"
+    dst = root / f"dst-{backend}"  # on the tree's filesystem: the node is as quick as the source
     dst.mkdir()
     config = work / f"{backend}.toml"
     config.write_text(f'wpath = "{root / "src"}"\nrpath = "{dst}"\nrnodes = [""]\n'
@@ -120,7 +121,7 @@ def run_backend(backend: str, root: Path, work: Path, dirs: int,
 
 def floor(root: Path, work: Path) -> dict[str, object]:
     """The floor of a start-up: one plain rsync of the tree into an empty directory."""
-    dst = work / "dst-floor"
+    dst = root / "dst-floor"
     started = time.monotonic()
     subprocess.run(["rsync", "-a", "--delete", f"{root / 'src'}/", f"{dst}/"], check=True)
     seconds = round(time.monotonic() - started, 2)
