@@ -36,11 +36,11 @@ from inosync.source.fanotify import (
     open_handle,
 )
 from inosync.source.fanotify_events import Event, EventFacts, Record, moves_directory, parse
+from inosync.source.read_ahead import READ_SIZE, ReadAhead
 from inosync.source.unwatched import RETRY_SECONDS, Unwatched
 from inosync.source.watch_limit import count_tree
 
 log = logging.getLogger("inosync.watcher")
-READ_SIZE = 256 * 1024
 READS_PER_TURN = 16  # then back to the loop, which comes back at once: nodes are not starved
 NAMES_KEPT = 65536  # directory names cached; past this the cache starts afresh
 SAME_FILESYSTEM = ("a second mount of a filesystem already watched: fanotify names its "
@@ -130,6 +130,7 @@ class FanotifyWatcher:
             log.info("%s: this kernel has no FAN_RENAME (Linux 5.17): renames are sent to "
                      "the nodes again instead of replayed", self.wpath)
         self.marked: dict[str, bytes] = {}  # mount point below wpath -> its filesystem id
+        self.ahead = ReadAhead(self.fd)  # events read while a count holds the loop
         self.names = DirectoryNames(self.filesystems)
         self.facts = EventFacts(self.top, self.wpath, excludes, self.writes)
         self._failure = ""
@@ -219,11 +220,18 @@ class FanotifyWatcher:
         if self.changed_since_count:
             started = time.monotonic()
             self.directories, self.entries = count_tree(self.wpath, self.excludes,
-                                                        self.progress)
+                                                        self._counting)
             self.changed_since_count = False
             log.debug("counted %d entries in %d directories under %s in %d ms", self.entries,
                       self.directories, self.wpath, (time.monotonic() - started) * 1000)
         return self.entries
+
+    def _counting(self) -> None:
+        """Every few hundred directories of a count: empty the kernel's queue, which a
+        busy filesystem fills long before a million directories are counted."""
+        self.ahead.take()
+        if self.progress is not None:
+            self.progress()
 
     # -- events ---------------------------------------------------------------------
 
@@ -231,11 +239,14 @@ class FanotifyWatcher:
         return self.writes.paths()
 
     def next_deadline(self) -> float | None:
+        if self.ahead:
+            return 0.0  # events read during a count wait to be translated: at once
         deadlines = [self.writes.deadline(), self.unwatched.retry_at]
         return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> list[Fact]:
-        facts: list[Fact] = [Dirty(path) for path in self.writes.due(now)]
+        facts: list[Fact] = self.read() if self.ahead else []
+        facts += [Dirty(path) for path in self.writes.due(now)]
         if self.unwatched.retry_at is not None and now >= self.unwatched.retry_at:
             facts += self.retry_unwatched(self.unwatched.due(now))
         return facts
@@ -244,12 +255,14 @@ class FanotifyWatcher:
         """Drain the queue (a bounded share of it per turn) and translate it."""
         facts: list[Fact] = []
         for _ in range(READS_PER_TURN):
-            try:
-                data = os.read(self.fd, READ_SIZE)
-            except BlockingIOError:
-                break
-            if not data:
-                break
+            data = self.ahead.next_chunk()  # read during a count: older than what is queued
+            if data is None:
+                try:
+                    data = os.read(self.fd, READ_SIZE)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
             now = time.monotonic()
             for event in parse(data):
                 if event.fd >= 0:

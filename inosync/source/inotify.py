@@ -19,6 +19,7 @@ except ImportError:  # the .deb ships a private copy
     import inotify_simple
 
 INotify = inotify_simple.INotify
+parse_events = inotify_simple.parse_events
 F = inotify_simple.flags
 WATCH_MASK = (F.CREATE | F.DELETE | F.MODIFY | F.CLOSE_WRITE | F.ATTRIB | F.MOVED_FROM
               | F.MOVED_TO | F.DELETE_SELF | F.MOVE_SELF | F.ONLYDIR | F.DONT_FOLLOW

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from inosync.changes import ROOT, OpenWrites, join_path
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone
-from inosync.source.inotify import CHANGE_MASK, F, add_watch, is_directory
+from inosync.source.inotify import CHANGE_MASK, F, add_watch, is_directory, parse_events
 from inosync.source.move_pairing import Leaving, MovePairing
 from inosync.source.unwatched import Unwatched
 from inosync.source.watches import Watches
@@ -134,6 +134,8 @@ class Watcher:
         return self.writes.paths() + self.pairing.paths()
 
     def next_deadline(self) -> float | None:
+        if self.watches.ahead:
+            return 0.0  # events read during a walk wait to be translated: at once
         deadlines = [self.pairing.deadline(MOVE_PAIRING_SECONDS), self.writes.deadline(),
                      self.unwatched.retry_at]
         return min((d for d in deadlines if d is not None), default=None)
@@ -141,7 +143,8 @@ class Watcher:
     def expire(self, now: float) -> list[Fact]:
         """Unpaired IN_MOVED_FROM past the pairing window: the path left the tree. Files
         written but not closed that went quiet or grew old: time to sync them."""
-        facts: list[Fact] = [Dirty(path) for path in self.writes.due(now)]
+        facts: list[Fact] = self.read() if self.watches.ahead else []
+        facts += [Dirty(path) for path in self.writes.due(now)]
         for leaving in self.pairing.expired(now, MOVE_PAIRING_SECONDS):
             facts.append(self._moved_out(leaving))
         if self.unwatched.retry_at is not None and now >= self.unwatched.retry_at:
@@ -157,10 +160,13 @@ class Watcher:
     def read(self) -> list[Fact]:
         """Drain the queue and translate it; never blocks."""
         facts: list[Fact] = []
+        held = self.watches.ahead.all()  # read during a walk: older than what is queued
         try:
             events = self.watches.inotify.read(timeout=0)
         except BlockingIOError:
             events = []
+        if held:
+            events = parse_events(held) + list(events)
         for event in events:
             self.watches.changed_since_count = True
             facts.extend(self._translate(event.wd, event.mask, event.cookie, event.name))

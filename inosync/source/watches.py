@@ -27,6 +27,7 @@ from inosync.source.inotify import (
     libc_add_watch,
 )
 from inosync.source.move_pairing import Leaving, MovePairing
+from inosync.source.read_ahead import ReadAhead
 from inosync.source.unwatched import RETRY_SECONDS, Unwatched
 from inosync.source.watch_limit import (
     PROGRESS_EVERY,
@@ -54,6 +55,7 @@ class Watches:
         # the daemon keeps telling systemd that it is alive meanwhile.
         self.progress = progress
         self.inotify = INotify(nonblocking=True)
+        self.ahead = ReadAhead(self.fileno())  # events read while a walk holds the loop
         self.path_of = WdMap()
         self.unwatched = Unwatched()  # directories a watch failed for, retried
         self.renamed: dict[str, tuple[str, float]] = {}
@@ -76,7 +78,7 @@ class Watches:
         taken from scandir's own (C-built) entry paths, files only counted via d_type.
         A full walk (top is the root) also counts the entries for the delete guard.
         """
-        fd, path_of, progress = self.fileno(), self.path_of, self.progress
+        fd, path_of, walking = self.fileno(), self.path_of, self.walking
         matcher = self.excludes if self.excludes else None
         cut = len(self.wpath) + 1 if self.wpath != "/" else 1
         stack = [self.abspath(top)]
@@ -85,8 +87,8 @@ class Watches:
         while stack:
             absolute = stack.pop()
             walked += 1
-            if progress is not None and walked % PROGRESS_EVERY == 0:
-                progress()
+            if walked % PROGRESS_EVERY == 0:
+                walking()
             relpath = absolute[cut:]
             wd = libc_add_watch(fd, absolute.encode(FS_ENCODING, "surrogateescape"),
                                 WATCH_MASK if relpath else ROOT_MASK)
@@ -130,6 +132,13 @@ class Watches:
             self.changed_since_count = False
         return added
 
+    def walking(self) -> None:
+        """Every few hundred directories of a walk or count: empty the kernel's queue (a
+        long walk would overflow it) and tell the daemon the walk goes on."""
+        self.ahead.take()
+        if self.progress is not None:
+            self.progress()
+
     def _met_travelling(self, wd: int, relpath: str) -> None:
         """A walk met a watch of a tree that left: it is in the tree again, at `relpath`.
         Its top being met is the tree landing there (paired by the watcher)."""
@@ -156,7 +165,7 @@ class Watches:
         walk's count while no event came since, else a fresh count (a walk that adds no
         watches). A stale count would make the guard refuse deletions the source made."""
         if self.changed_since_count:
-            self.entries = count_entries(self.wpath, self.excludes, self.progress)
+            self.entries = count_entries(self.wpath, self.excludes, self.walking)
             self.changed_since_count = False
         return self.entries
 

@@ -20,6 +20,7 @@ from helpers.fanotify_fs import LoopFilesystem, unavailable
 from inosync.rsync.excludes import ExcludeMatcher
 from inosync.source.facts import Dirty, Fact, Moved, Overflow, SourceGone
 from inosync.source.fanotify_watcher import FanotifyWatcher
+from inosync.source.watch_limit import PROGRESS_EVERY
 
 _names = itertools.count()
 pytestmark = pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "-")
@@ -144,6 +145,36 @@ def test_a_queue_overflow_is_the_overflow_fact(top: Path) -> None:
         assert Overflow() in read_all(watcher)
         watcher.rewatch_all()
         assert watcher.current_entries() == 200
+    finally:
+        watcher.close()
+
+
+def test_events_during_the_count_are_kept_not_overflowed(top: Path) -> None:
+    """The count holds the loop for seconds at a million directories; what the kernel
+    queues meanwhile (anything written on the filesystem) is read ahead, not overflowed."""
+    src = top / "src"
+    for index in range(12 * PROGRESS_EVERY):
+        os.makedirs(src / f"d{index % 8}" / f"sub{index}")
+    written: list[str] = []
+
+    def busy_source() -> None:  # a writer beside the count: 20 new files (events) a call
+        for _ in range(20):
+            written.append(f"w{len(written)}")
+            write(src / written[-1], b"written while the tree is counted")
+
+    with sysctl("/proc/sys/fs/fanotify/max_queued_events", "64"):
+        watcher = FanotifyWatcher(str(src), ExcludeMatcher(()), busy_source)
+    try:
+        watcher.watch_tree()
+        watcher.current_entries()
+        assert len(written) > 2 * 64, "the count must queue more than the kernel holds"
+        assert watcher.next_deadline() == 0.0, "what was read ahead is due at once"
+        facts = watcher.expire(time.monotonic())
+        while watcher.next_deadline() == 0.0:
+            facts += watcher.expire(time.monotonic())
+        facts += read_all(watcher)
+        assert Overflow() not in facts
+        assert dirty(facts) >= set(written)
     finally:
         watcher.close()
 
