@@ -239,9 +239,20 @@ class Pending:
             return
         in_flight = list(in_flight)
         if any(is_under(move.src, path) for path in in_flight):
+            if not move.is_dir:
+                # rsync is sending src (or a directory above it) right now: it took src's
+                # size and mtime before it read the data, and the data it reads may be the
+                # file that replaced src since (sed -i.bak: src goes to dst, a new file to
+                # src). Renamed on the node, that copy would carry dst's size and mtime
+                # with other data, and no quick check could see it. Send dst instead.
+                self.dirty.add(move.src)
+                self.dirty.add(move.dst)
+                self._bound()
+                return
             # A batch in flight resyncs a directory holding src: what it leaves of src on
             # the node depends on when rsync read it. Whatever that was, it is renamed with
-            # src below; re-checking dst then repairs it (data moves only where it must).
+            # src below; re-checking dst then repairs it (data moves only where it must:
+            # a file renamed inside it is a rename of its own, sent by the rule above).
             self.dirty.add(move.dst)
         if "/" in move.src and self.dirty.covers(move.src.rsplit("/", 1)[0]):
             # src lies in a directory that is resynced anyway (rsync deletes it there) and

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 
-from inosync.changes import PathSet, Pending
+from inosync.changes import ROOT, PathSet, Pending
 from inosync.config.load import Config, Node
 from inosync.node import restricted
 from inosync.node.backoff import Backoff
@@ -90,7 +90,8 @@ class NodeRunner:
 
     @property
     def batch_paths(self) -> list[str]:
-        return self.batch.paths
+        """What rsync may be reading on the source right now: a full sync reads it all."""
+        return [ROOT] if self.phase == "full" else self.batch.paths
 
     @property
     def unreadable(self) -> PathSet:

@@ -287,3 +287,43 @@ def test_changes_below_a_dir_then_the_dir_renamed_in_one_batch(mirror, tmp_path,
     os.rename(outside / "tree", m.src / "n6/from-outside")
     os.rename(m.src / "n6", m.src / "renamed")
     m.converge(what="changes below a dir, then the dir renamed")
+
+
+def sed_with_backup(path, data: bytes) -> None:
+    """What `sed -i.bak` does: the new file under a temporary name, the old one renamed to
+    .bak, the new one renamed into place."""
+    temporary = path.parent / f"sed{os.getpid()}"
+    write(temporary, data)
+    os.rename(path, path.parent / (path.name + ".bak"))
+    os.rename(temporary, path)
+
+
+def arriving(directory, name: str) -> bool:
+    """Is `name`, or rsync's temporary file for it, in `directory` yet?"""
+    try:
+        return any(name in entry for entry in os.listdir(directory))
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("sync", ["full", "batch"])
+def test_a_file_renamed_while_rsync_reads_it_keeps_its_own_data(mirror, tmp_path,
+                                                                sync) -> None:
+    """rsync takes a file's size and mtime when it lists it and reads it later; a file that
+    sed -i.bak replaces in between reaches the node as the new data under the old file's
+    size and mtime. Renamed to .bak on the node, that copy would match the source's .bak
+    in size and mtime but not in data, and no quick check would ever see it."""
+    m = mirror(rspeed=300)  # 300 KB/s: `a-big` takes about 2 s, listed before z.conf
+    here = m.src if sync == "full" else tmp_path / "outside"
+    write(here / "new/a-big", os.urandom(600_000))
+    write(here / "new/z.conf", b"version = 1\n")
+    if sync == "full":
+        d = m.start(wait_ready=False)
+    else:
+        d = m.start()
+        os.rename(here / "new", m.src / "new")  # one batch: the whole of new/, listed first
+    wait_until(lambda: any(name.startswith(b"rsync") for _, name in d.children()), 10,
+               "an rsync carrying new/a-big")
+    wait_until(lambda: arriving(m.node.dst / "new", "a-big"), 10, "new/a-big on the node")
+    sed_with_backup(m.src / "new/z.conf", b"version = 2\n")
+    m.converge(timeout=60, what=f"sed -i.bak while the {sync} sync reads the file")

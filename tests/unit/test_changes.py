@@ -154,10 +154,29 @@ def test_created_files_are_forgotten_once_a_batch_takes_them() -> None:
     pending = Pending()
     pending.mark("t", created=True)
     pending.take()
-    pending.move(Move("t", "page", False), in_flight=["t"])
+    pending.move(Move("t", "page", False))
     moves, dirty = pending.take()
     assert [(m.src, m.dst) for m in moves] == [("t", "page")]
-    assert dirty == ["page"]
+    assert dirty == []
+
+
+@pytest.mark.parametrize("in_flight", [["conf/f"], ["conf"], [ROOT]],
+                         ids=["the file", "its directory", "a full sync"])
+def test_a_file_renamed_while_rsync_reads_it_is_sent_not_replayed(in_flight: list[str]) -> None:
+    """sed -i.bak while a batch sends conf/f: rsync took the old file's size and mtime but
+    may read the new one's data. Renamed on the node, that copy would match conf/f.bak's
+    size and mtime with other data, so conf/f.bak is sent instead."""
+    pending = Pending()
+    pending.move(Move("conf/f", "conf/f.bak", False), in_flight=in_flight)
+    moves, dirty = pending.take()
+    assert moves == [] and sorted(dirty) == ["conf/f", "conf/f.bak"]
+
+
+def test_a_directory_renamed_while_rsync_reads_it_is_replayed_and_rechecked() -> None:
+    pending = Pending()
+    pending.move(Move("d", "e", True), in_flight=[ROOT])
+    moves, dirty = pending.take()
+    assert [(m.src, m.dst) for m in moves] == [("d", "e")] and dirty == ["e"]
 
 
 def test_created_files_are_forgotten_on_a_full_sync() -> None:
