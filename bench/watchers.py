@@ -3,15 +3,16 @@
 memory, and the kernel's (bench/README.md, "Watcher backends").
 
     python3 bench/watchers.py [--dirs 1000000] [--fs tmpfs|ext4] [--ready] [--events N]
-                              [--json OUT]
+                              [--empty-files] [--json OUT]
 
 As root: it mounts a filesystem of its own for the tree (a tmpfs, or an ext4 image on a
 loop device; with `--ready` another for the node's copy), raises
 fs.inotify.max_user_watches for the inotify run when it is too low and puts it back after.
-The tree: DIRS directories two levels deep, one small file in each. For each backend the
-daemon starts with a local node and is stopped once its watch line is logged, or with
-`--ready` once its first full sync into the empty node is done, beside the floor (one
-plain `rsync -a --delete` of the tree). `--events N` then also times how long each
+The tree: DIRS directories two levels deep, one small file in each (empty with
+`--empty-files`, so that 3,000,000 of them and the node's copy fit in RAM on tmpfs). For
+each backend the daemon starts with a local node and is stopped once its watch line is
+logged, or with `--ready` once its first full sync into the empty node is done, beside
+the floor (one plain `rsync -a --delete` of the tree). `--events N` then also times how long each
 backend's `read()` takes per event for N files written (and closed) in batches of 1,000
 (each queue holds 16,384 events), in this process.
 """
@@ -57,14 +58,14 @@ def make_filesystem(kind: str, base: Path, dirs: int, name: str) -> Path:
     return root
 
 
-def make_tree(src: Path, dirs: int) -> None:
+def make_tree(src: Path, dirs: int, data: bytes = b"x\n") -> None:
     """Two levels: about sqrt(dirs) parents with sqrt(dirs) leaves each, one file a leaf."""
     top = max(1, int(dirs ** 0.5))
     for index in range(dirs):
         leaf = src / f"d{index % top:04d}" / f"d{index:07d}"
         os.makedirs(leaf, exist_ok=True)
         with open(leaf / "f", "wb") as handle:
-            handle.write(b"x\n")
+            handle.write(data)
 
 
 def run_backend(backend: str, root: Path, nodes: Path, work: Path, dirs: int,
@@ -169,6 +170,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--ready", action="store_true",
                         help="wait for each daemon's first full sync too, and time the floor")
+    parser.add_argument("--empty-files", action="store_true",
+                        help="files of 0 bytes: on tmpfs each small file takes a 4 KiB page, "
+                             "so 3,000,000 and the node's copy need about 30 GB, or 11 GB empty")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -180,6 +184,7 @@ def main() -> int:
 
     def record(result: dict[str, object]) -> None:
         result["fs"] = args.fs
+        result["file_bytes"] = 0 if args.empty_files else 2
         print(json.dumps(result), flush=True)
         results.append(result)
         if args.json:  # after each run: a later failure keeps what was measured
@@ -191,7 +196,7 @@ def main() -> int:
         root = make_filesystem(args.fs, base, args.dirs, "fs")
         nodes = make_filesystem(args.fs, base, args.dirs, "nodes") if args.ready else root
         t0 = time.monotonic()
-        make_tree(root / "src", args.dirs)
+        make_tree(root / "src", args.dirs, b"" if args.empty_files else b"x\n")
         print(f"tree of {args.dirs} directories made in {time.monotonic() - t0:.0f} s",
               flush=True)
         with watch_limit_at_least(int(args.dirs * 1.1) + 10000):

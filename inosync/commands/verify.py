@@ -2,9 +2,11 @@
 
 It runs the daemon's own whole-tree dry run against each node and reports the drift: paths
 that differ, by kind, and the first 50. With --repair it sends exactly those paths, with
-deletions only within the delete bound. Exit 0 when every node matches, 1 when there was
-drift (repaired or not), 2 when a node could not be compared or repaired, 78 when the config
-is wrong (the table is in `exitcodes`). With the daemon running, a change made while the
+deletions only within the delete bound. With --checksum files are compared by their data
+too: rsync's quick check (size and mtime) cannot see a same-size rewrite that kept the
+mtime. Exit 0 when every node matches, 1 when there was drift (repaired or not), 2 when a
+node could not be compared or repaired, 78 when the config is wrong (the table is in
+`exitcodes`). With the daemon running, a change made while the
 comparison runs may show up as drift: the daemon's own periodic verification filters those.
 Mount points below wpath that /etc/fstab mounts at boot but have nothing mounted are left
 out, as the daemon leaves them out: their copies on the nodes are neither drift nor deleted.
@@ -38,17 +40,18 @@ def lost_mounts(cfg: Config) -> frozenset[str]:
     return mounts.observe(cfg.wpath, excluded=lambda path: matcher.excluded(path, True)).lost
 
 
-def compare(cfg: Config, node: Node, left_out: frozenset[str] = frozenset()
-            ) -> tuple[list[Drift] | None, str]:
+def compare(cfg: Config, node: Node, left_out: frozenset[str] = frozenset(),
+            checksum: bool = False) -> tuple[list[Drift] | None, str]:
     """The node's drift, or None and rsync's message."""
-    ran = run(rsync.whole_tree_dry_run(cfg, node, None, left_out).argv, timeout=24 * 3600)
+    ran = run(rsync.whole_tree_dry_run(cfg, node, None, left_out, checksum).argv,
+              timeout=24 * 3600)
     if classify_exit(ran.code)[0] is not Outcome.OK:
         return None, f"rsync exit {ran.code} ({classify_exit(ran.code)[1]}): {ran.message()}"
     return find_drift(parse_itemized(ran.raw_stdout)), ""
 
 
 def repair(cfg: Config, node: Node, drift: Sequence[Drift],
-           left_out: frozenset[str] = frozenset()) -> tuple[int, str]:
+           left_out: frozenset[str] = frozenset(), checksum: bool = False) -> tuple[int, str]:
     """Send exactly the drifted paths; deletions only within the delete bound."""
     bound = rsync.max_delete_for(cfg.max_delete_share, count_entries(cfg.wpath, cfg.rexcludes))
     deletions = sum(d.is_deletion for d in drift)
@@ -58,7 +61,7 @@ def repair(cfg: Config, node: Node, drift: Sequence[Drift],
             if refused else "")
     if not paths:
         return 0, note
-    command = rsync.batch_sync(cfg, node, None, listable(cfg.wpath, paths), left_out)
+    command = rsync.batch_sync(cfg, node, None, listable(cfg.wpath, paths), left_out, checksum)
     ran = run(command.argv, command.stdin, timeout=24 * 3600)
     if classify_exit(ran.code)[0] is not Outcome.OK:
         return ran.code, f"; repair failed with rsync exit {ran.code}: {ran.message()}"
@@ -74,6 +77,9 @@ def verify_command(argv: list[str]) -> int:
                         help="only this node (its name as in the logs, or its rnodes entry)")
     parser.add_argument("--repair", action="store_true",
                         help="send the drifted paths (deletions within max_delete_share)")
+    parser.add_argument("--checksum", action="store_true",
+                        help="compare every file's data, not only its size and mtime (reads "
+                             "every file on the source and on the node)")
     try:
         options = parser.parse_args(argv)
     except SystemExit as error:
@@ -96,7 +102,7 @@ def verify_command(argv: list[str]) -> int:
     for node in nodes:
         own = cfg.for_node(node)  # the node's own rsh, rspeed and extra
         node = restricted.resolve(own, node)  # behind rrsync: paths relative to its dir
-        drift, problem = compare(own, node, left_out)
+        drift, problem = compare(own, node, left_out, options.checksum)
         if drift is None:
             print(f"{node.name}: cannot compare: {problem}", file=sys.stderr)
             verdict = exitcodes.ERROR
@@ -107,7 +113,7 @@ def verify_command(argv: list[str]) -> int:
         verdict = max(verdict, exitcodes.DRIFT)
         outcome = ""
         if options.repair:
-            code, outcome = repair(own, node, drift, left_out)
+            code, outcome = repair(own, node, drift, left_out, options.checksum)
             if code:
                 verdict = exitcodes.ERROR
         print(f"{node.name}: drift: {summary(drift)}{outcome}")

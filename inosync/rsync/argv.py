@@ -132,17 +132,25 @@ def full_sync(cfg: Config, node: Node, control_path: str | None,
     return Command(tuple(argv))
 
 
+def _checksum(checksum: bool) -> list[str]:
+    """Files whose size and mtime match are compared by their data too: what differs only
+    there (a same-size rewrite the clock did not tell apart) is found and sent."""
+    return ["--checksum"] if checksum else []
+
+
 def whole_tree_dry_run(cfg: Config, node: Node, control_path: str | None,
-                       unreadable: Iterable[str] = ()) -> Command:
+                       unreadable: Iterable[str] = (), checksum: bool = False) -> Command:
     """The full sync as a dry run that itemizes what it would change and delete.
 
     It is how `check` and verification compare a node with the source, and how a full sync
     counts its deletions where the sync cannot: a reload's (they are drift too), or one
-    whose rsync stopped deletions without saying how many.
+    whose rsync stopped deletions without saying how many. With `checksum` it compares the
+    data of every file, not only its size and mtime (`inosync verify --checksum`).
     """
-    argv = common_options(cfg, node, control_path, log=False) + _skip(unreadable) + [
-        "--delete", "--dry-run", "--itemize-changes", "--out-format=%i %n",
-        "--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
+    argv = common_options(cfg, node, control_path, log=False) + _skip(unreadable) + \
+        _checksum(checksum) + [
+            "--delete", "--dry-run", "--itemize-changes", "--out-format=%i %n",
+            "--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
     return Command(tuple(argv))
 
 
@@ -152,9 +160,10 @@ def list_stdin(relpaths: Iterable[str]) -> bytes:
 
 
 def batch_sync(cfg: Config, node: Node, control_path: str | None,
-               relpaths: Sequence[str], unreadable: Iterable[str] = ()) -> Command:
+               relpaths: Sequence[str], unreadable: Iterable[str] = (),
+               checksum: bool = False) -> Command:
     """One rsync for a batch: each listed file is sent or deleted, each dir resynced."""
-    argv = common_options(cfg, node, control_path) + _skip(unreadable) + [
+    argv = common_options(cfg, node, control_path) + _skip(unreadable) + _checksum(checksum) + [
         "-r", "--delete", "--delete-missing-args", "--files-from=-", "--from0",
         "--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
     return Command(tuple(argv), list_stdin(relpaths))

@@ -195,3 +195,27 @@ def test_verify_while_the_daemon_runs_and_repair_within_the_bound(tmp_path: Path
     finally:
         daemon.stop()
         daemon.close()
+
+
+def test_verify_checksum_finds_and_repairs_data_that_kept_its_size_and_mtime(
+        tmp_path: Path) -> None:
+    """A file rewritten with the same size in the clock tick rsync listed it in keeps its
+    mtime: the quick check says "in sync", --checksum finds it and --repair sends it."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    fill(src)
+    shutil.copytree(src, dst, symlinks=True)
+    edited = dst / "docs" / "same.txt"
+    stat = edited.stat()
+    edited.write_bytes(b"X" * stat.st_size)
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cfg = write_config(tmp_path / "v.toml", wpath=str(src), rpath=str(dst), rnodes=[""])
+    res = run_inosync("verify", "-c", str(cfg))
+    assert res.returncode == 0 and "in sync" in res.stdout, res.stdout + res.stderr
+    res = run_inosync("verify", "-c", str(cfg), "--checksum")
+    assert res.returncode == 1 and "drift: 1 paths (1 content)" in res.stdout, res.stdout
+    assert "docs/same.txt" in res.stdout
+    res = run_inosync("verify", "-c", str(cfg), "--checksum", "--repair")
+    assert res.returncode == 1 and "repaired 1 paths" in res.stdout, res.stdout
+    assert edited.read_bytes() == (src / "docs" / "same.txt").read_bytes()
+    assert run_inosync("verify", "-c", str(cfg), "--checksum").returncode == 0
