@@ -8,6 +8,7 @@ import time
 
 import pytest
 from helpers import ODD_NAMES, append, write
+from helpers.clients import require, run
 
 
 def test_file_create_modify_truncate_chmod_delete(mirror) -> None:
@@ -128,3 +129,20 @@ def test_lone_change_reaches_the_node_in_under_a_second(mirror, node_kind) -> No
     print(f"{node_kind}: lone change latency median {median * 1000:.0f} ms, "
           f"all {[round(t * 1000) for t in took]} ms")
     assert median < 1.0, f"median latency {median:.2f}s, samples {took}"
+
+
+def test_a_same_size_rewrite_that_keeps_the_mtime_is_sent_with_checksum(mirror,
+                                                                       tmp_path) -> None:
+    """`cp -p` of a file with the same size and mtime but other data: rsync's quick check
+    sees nothing, `extra = "--checksum"` (the README's remedy) sends it."""
+    m = mirror(extra="--checksum")
+    write(m.src / "conf/app.conf", b"port = 8080\n")
+    m.start()
+    m.converge(what="the start-up sync")
+    release = tmp_path / "release.conf"
+    write(release, b"port = 9090\n")
+    run([require("touch"), "-r", m.src / "conf/app.conf", release])
+    run([require("cp"), "-p", release, m.src / "conf/app.conf"])
+    assert os.stat(m.src / "conf/app.conf").st_mtime_ns == \
+        os.stat(m.node.dst / "conf/app.conf").st_mtime_ns
+    m.converge(what="cp -p of the same size and mtime")
