@@ -12,9 +12,9 @@ The tree: DIRS directories two levels deep, one small file in each (empty with
 `--empty-files`, so that 3,000,000 of them and the node's copy fit in RAM on tmpfs). For
 each backend the daemon starts with a local node and is stopped once its watch line is
 logged, or with `--ready` once its first full sync into the empty node is done, beside
-the floor (one plain `rsync -a --delete` of the tree). `--events N` then also times how long each
-backend's `read()` takes per event for N files written (and closed) in batches of 1,000
-(each queue holds 16,384 events), in this process.
+the floor (one plain `rsync -a --delete` of the tree). `--events N` then also times how
+long each backend's `read()` takes per event for N files written (and closed) in batches
+of 1,000 (each queue holds 16,384 events), in this process.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ def make_filesystem(kind: str, base: Path, dirs: int, name: str) -> Path:
     return root
 
 
-def make_tree(src: Path, dirs: int, data: bytes = b"x\n") -> None:
+FILE_DATA = b"x\n"  # each leaf's file, unless --empty-files
+
+
+def make_tree(src: Path, dirs: int, data: bytes) -> None:
     """Two levels: about sqrt(dirs) parents with sqrt(dirs) leaves each, one file a leaf."""
     top = max(1, int(dirs ** 0.5))
     for index in range(dirs):
@@ -179,12 +182,13 @@ def main() -> int:
         print("bench/watchers.py: needs root (a filesystem of its own, fanotify)",
               file=sys.stderr)
         return 2
+    data = b"" if args.empty_files else FILE_DATA
     base = Path(tempfile.mkdtemp(prefix="inosync-watchers-"))
     results: list[dict[str, object]] = []
 
     def record(result: dict[str, object]) -> None:
         result["fs"] = args.fs
-        result["file_bytes"] = 0 if args.empty_files else 2
+        result["file_bytes"] = len(data)
         print(json.dumps(result), flush=True)
         results.append(result)
         if args.json:  # after each run: a later failure keeps what was measured
@@ -196,7 +200,7 @@ def main() -> int:
         root = make_filesystem(args.fs, base, args.dirs, "fs")
         nodes = make_filesystem(args.fs, base, args.dirs, "nodes") if args.ready else root
         t0 = time.monotonic()
-        make_tree(root / "src", args.dirs, b"" if args.empty_files else b"x\n")
+        make_tree(root / "src", args.dirs, data)
         print(f"tree of {args.dirs} directories made in {time.monotonic() - t0:.0f} s",
               flush=True)
         with watch_limit_at_least(int(args.dirs * 1.1) + 10000):

@@ -8,7 +8,7 @@ in one new directory collapses into that directory in O(depth) per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 ROOT = ""  # the top of the tree: a dirty ROOT means "full sync"
@@ -220,7 +220,7 @@ class Pending:
     def full(self) -> bool:
         return self.dirty.covers(ROOT)
 
-    def move(self, move: Move, in_flight: Iterable[str] = ()) -> None:
+    def move(self, move: Move, in_flight: Sequence[str] = ()) -> None:
         """Record a rename on the source.
 
         Dirty paths below the source move with it; so do paths of a batch still in flight
@@ -228,27 +228,23 @@ class Pending:
         """
         if self.full:
             return
-        if not move.is_dir and move.src in self.created:
-            # Written under a temporary name and renamed at once (sed -i, an editor's save,
-            # an installer): the node never had src, so a mv could only fail. Send dst; src
-            # stays dirty, so whatever holds that name on the node goes.
+        if not move.is_dir and (move.src in self.created
+                                or any(is_under(move.src, path) for path in in_flight)):
+            # Sent, not replayed: dst goes to the node, and src stays dirty so whatever
+            # holds that name there goes. Either the file was written under a temporary
+            # name and renamed at once (sed -i, an editor's save, an installer): the node
+            # never had src, so a mv could only fail. Or rsync is sending src (or a
+            # directory above it) right now: it took src's size and mtime before it read
+            # the data, and the data it reads may be the file that replaced src since
+            # (sed -i.bak: src goes to dst, a new file to src). Renamed on the node, that
+            # copy would carry dst's size and mtime with other data, and no quick check
+            # could see it.
             self.created.discard(move.src)
             self.dirty.add(move.src)
             self.dirty.add(move.dst)
             self._bound()
             return
-        in_flight = list(in_flight)
-        if any(is_under(move.src, path) for path in in_flight):
-            if not move.is_dir:
-                # rsync is sending src (or a directory above it) right now: it took src's
-                # size and mtime before it read the data, and the data it reads may be the
-                # file that replaced src since (sed -i.bak: src goes to dst, a new file to
-                # src). Renamed on the node, that copy would carry dst's size and mtime
-                # with other data, and no quick check could see it. Send dst instead.
-                self.dirty.add(move.src)
-                self.dirty.add(move.dst)
-                self._bound()
-                return
+        if move.is_dir and any(is_under(move.src, path) for path in in_flight):
             # A batch in flight resyncs a directory holding src: what it leaves of src on
             # the node depends on when rsync read it. Whatever that was, it is renamed with
             # src below; re-checking dst then repairs it (data moves only where it must:

@@ -6,8 +6,8 @@ deletions only within the delete bound. With --checksum files are compared by th
 too: rsync's quick check (size and mtime) cannot see a same-size rewrite that kept the
 mtime. Exit 0 when every node matches, 1 when there was drift (repaired or not), 2 when a
 node could not be compared or repaired, 78 when the config is wrong (the table is in
-`exitcodes`). With the daemon running, a change made while the
-comparison runs may show up as drift: the daemon's own periodic verification filters those.
+`exitcodes`). With the daemon running, a change made while the comparison runs may show up
+as drift: the daemon's own periodic verification filters those.
 Mount points below wpath that /etc/fstab mounts at boot but have nothing mounted are left
 out, as the daemon leaves them out: their copies on the nodes are neither drift nor deleted.
 """
