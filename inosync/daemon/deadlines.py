@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 def next_timeout(daemon: Daemon, now: float) -> float | None:
     """Seconds until the next deadline of any part of the daemon; None: none is set."""
     d = daemon
+    if d.watching.walking:
+        return 0.0  # the start-up walk goes on between the other work
     due: list[float | None] = []
     running = sum(1 for r in d.nodes if r.job is not None)
     if not d.paused_reason and running < d.starter.parallel_limit():

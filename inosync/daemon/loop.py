@@ -32,7 +32,7 @@ from inosync.daemon.service import Notifier
 from inosync.daemon.signals import SIGNALS, install_signal_flags
 from inosync.daemon.source_guard import POLL_SECONDS, SourceGuard
 from inosync.daemon.starting import Starter
-from inosync.daemon.stopping import Stopper
+from inosync.daemon.stopping import STOP_GRACE_SECONDS, Stopper
 from inosync.daemon.watching import Watching
 from inosync.node.hook import Hook
 from inosync.node.reach import PortProbe
@@ -72,6 +72,7 @@ class Daemon:
         self.returns, self.starter = ReturnWatch(self), Starter(self)
         self.hooks = Hooks(self)
         self.watching = Watching(self)
+        self.failure = exitcodes.OK  # what run() returns: set when the daemon cannot go on
 
     # -- setup ----------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class Daemon:
         runner = NodeRunner(self.cfg, node, control, self._source_entries)
         runner.lost_mounts = self.mount_watch.state.lost
         runner.pending.mark_all()
+        if self.watching.walking:  # the first full sync goes a piece at a time
+            runner.pieces.source = self.watching.splitter
         runner.due_at = time.monotonic()  # the initial full sync starts at once
         runner.oldest_change = runner.due_at  # owed from now: the lag counts from here
         return runner
@@ -121,7 +124,7 @@ class Daemon:
             return exitcodes.FAILURE
         self.notifier.status("watching the tree")  # a million directories take a while
         try:
-            self.watching.start()
+            self.watching.start(stepped=True)
         except WatchLimitError as error:
             log.error("%s", error)
             return exitcodes.FAILURE
@@ -147,7 +150,7 @@ class Daemon:
             if lock is not None:
                 os.close(lock)
         log.info("stopped")
-        return exitcodes.OK
+        return self.failure
 
     def _step(self) -> None:
         now = time.monotonic()
@@ -182,7 +185,9 @@ class Daemon:
                     assert isinstance(key.fileobj, PortProbe)
                     runner.probe_done(time.monotonic(), key.fileobj.answered())
         now = time.monotonic()
-        if self.watcher is not None:
+        if self.watching.walking:  # (its events wait until the walk is over)
+            self.watching.step(now)
+        elif self.watcher is not None:
             self.apply(self.watcher.expire(now))
             if self.watcher.watch_limit_reached:
                 self.watching.outgrown()
@@ -198,7 +203,7 @@ class Daemon:
         self.returns.probe(now)
         self.reaper.expire(now)
         self.hooks.expire(now)
-        if SIGNALS.reload and not self.stop_requested:
+        if SIGNALS.reload and not self.stop_requested and not self.watching.walking:
             SIGNALS.reload = False
             self.reloader.apply()
         if self.overflow.rescan_due(now) and not self.paused_reason:
@@ -222,6 +227,19 @@ class Daemon:
     def register_job(self, runner: NodeRunner) -> None:
         if runner.job is not None:
             self.selector.register(runner.job, selectors.EVENT_READ, runner)
+
+    def discard_job(self, runner: NodeRunner, now: float) -> None:
+        """Stop the node's running job without waiting for it, nor for what it did."""
+        if runner.job is not None:
+            self.selector.unregister(runner.job)
+            self.reaper.stop(runner.job, now, STOP_GRACE_SECONDS)
+            self.selector.register(runner.job, selectors.EVENT_READ, "reap")
+            runner.job = None
+
+    def fail(self) -> None:
+        """Stop at once and exit with a failure: the daemon cannot go on."""
+        self.failure = exitcodes.FAILURE
+        SIGNALS.stop = 2
 
     # -- facts from the watcher -----------------------------------------------------
 

@@ -37,7 +37,8 @@ class Starter:
             if runner.job is not None:
                 free -= 1
             d.register_job(runner)
-        if d.watcher is not None and any(r.job is not None and r.bound.holding for r in due):
+        if d.watcher is not None and not d.watching.walking and any(
+                r.job is not None and r.bound.holding for r in due):
             # A full sync's first run deletes nothing and needs no count: the source is
             # counted now, while it sends (a walk with fanotify, or after events), so the
             # verdict on its deletions finds the count made.

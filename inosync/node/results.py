@@ -36,6 +36,12 @@ class JobResults:
     def finished(self, code: int, stdout: bytes, stderr: bytes, seconds: float,
                   dry_run: bool) -> None:
         r = self.runner
+        if r.pieces.active:  # a piece of the first full sync: the last one tells them all
+            if r.pieces.ended(code, stdout, stderr, seconds):
+                if not r.pieces.over():
+                    r.next_piece(dry_run)
+                    return
+                code, stdout, stderr, seconds = r.pieces.as_one()
         if r.phase == "full" and r.bound.holding:
             self._held(code, stdout, stderr, seconds, dry_run)
             return

@@ -23,6 +23,7 @@ from inosync.node.hook import Hook
 from inosync.node.keeping import Pruner, empty_dir
 from inosync.node.left_out import LeftOut
 from inosync.node.link import NodeLink
+from inosync.node.pieces import PieceRun
 from inosync.node.reach import PortProbe
 from inosync.node.rename_replay import first_step, rebuilds
 from inosync.node.results import JobResults
@@ -70,6 +71,7 @@ class NodeRunner:
         self.pruner = Pruner(node.name)
         self.repairing = False  # the next batch repairs what a verification found
         self.oldest_change: float | None = None  # oldest change not yet in a batch
+        self.pieces = PieceRun()  # the first full sync, while the start-up walk goes on
 
     @property
     def cfg(self) -> Config:
@@ -131,7 +133,7 @@ class NodeRunner:
             self.oldest_change = now
 
     def deadline(self) -> float | None:
-        if self.job is not None:
+        if self.job is not None or self.pieces.active:  # (the walk's next piece wakes it)
             return None
         if not self.pending:
             due = [t for t in (self.bound.recheck_at, self.pruner.deadline(self.cfg),
@@ -154,6 +156,9 @@ class NodeRunner:
         """Start the next job; `kinds` is the source's lstat cache for this moment, shared
         by every node that starts now (see sourcetree.listable)."""
         self.due_at = None
+        if self.pieces.active:
+            self.next_piece(dry_run)
+            return
         self.link.ensure_master(self.cfg, self.node, now, dry_run)
         if self.confinement.must_ask(self.node.kind, self.cfg.rsh):
             self.node, self.confinement.confined = self.configured, None  # ask (a new key?)
@@ -201,8 +206,22 @@ class NodeRunner:
             self.start_sync(dry_run, kinds)
 
     def start_full(self, dry_run: bool) -> None:
+        if self.pieces.wanted() and not dry_run:
+            self.pieces.begin()
+            self.next_piece(dry_run)
+            return
         self.run_job("full", rsync.full_sync(self.cfg, self.node, self.control_path,
                                           self.bound.limit, self.left_out.paths()), dry_run)
+
+    def next_piece(self, dry_run: bool) -> None:
+        """The next piece of a full sync the start-up walk hands out, or, when it has none
+        yet, wait for it (phase "full", no job)."""
+        self.phase = "full"
+        piece = self.pieces.take()
+        if piece is not None:
+            self.run_job("full", rsync.piece_sync(
+                self.cfg, self.node, self.control_path, self.bound.limit,
+                self.left_out.paths(), piece.tops, piece.inside), dry_run)
 
     def start_count(self, dry_run: bool) -> None:
         self.run_job("count", rsync.whole_tree_dry_run(

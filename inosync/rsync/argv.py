@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from inosync.changes import ROOT
 from inosync.config.load import Config, Node
 from inosync.rsync.backup import backup_options, kept_filter
 
@@ -129,6 +130,27 @@ def full_sync(cfg: Config, node: Node, control_path: str | None,
         if delete_limit >= 0:
             argv.append(f"--max-delete={delete_limit}")
     argv += ["--", cfg.wpath.rstrip("/") + "/", node_dir(node)]
+    return Command(tuple(argv))
+
+
+def piece_sync(cfg: Config, node: Node, control_path: str | None, delete_limit: int | None,
+               unreadable: Iterable[str], tops: Sequence[str], inside: Sequence[str]) -> Command:
+    """Part of a full sync: the subtrees `tops` (ROOT: the whole tree), each recursively,
+    but not the subtrees `inside` them that an earlier part sent, which it neither lists
+    nor deletes in (sender-side excludes and protect rules, first, so no pattern of the
+    user's overrides them, `--delete-excluded` included). The parts together are one
+    full sync; `delete_limit` as there."""
+    left = [rule for path in inside for rule in (
+        f"--filter=-s {os.fsdecode(literal_pattern(path))}",
+        f"--filter=P {os.fsdecode(literal_pattern(path))}")]
+    whole = full_sync(cfg, node, control_path, delete_limit, unreadable).argv
+    argv = [whole[0], *left, *whole[1:whole.index("--")]]
+    if tuple(tops) == (ROOT,):
+        return Command(tuple(argv + list(whole[whole.index("--"):])))
+    # -R keeps each top's place below wpath; one gone since the walk is left to its event
+    top = cfg.wpath.rstrip("/")
+    argv += ["-R", "--ignore-missing-args", "--",
+             *(f"{top}/./{path}/" for path in tops), node_dir(node)]
     return Command(tuple(argv))
 
 

@@ -71,17 +71,24 @@ def open_watcher(wpath: str, excludes: ExcludeMatcher, choice: str,
     try:
         return _watched(Watcher(wpath, excludes, progress))
     except WatchLimitError as limit:
-        if choice != "auto":
-            raise
-        try:
-            fanotify = _watched(FanotifyWatcher(wpath, excludes, progress))
-        except FanotifyUnavailable as error:
-            raise WatchLimitError(f"{limit}; fanotify cannot take over either ({error})") \
-                from None
-        log.warning("%s: inotify's watch limit (fs.inotify.max_user_watches = %s) cannot hold "
-                    "this tree: watching with fanotify (one mark for the whole filesystem)",
-                    wpath, watch_limit())
-        return fanotify
+        return beyond_limit(wpath, excludes, choice, limit, progress)
+
+
+def beyond_limit(wpath: str, excludes: ExcludeMatcher, choice: str, limit: WatchLimitError,
+                 progress: Callable[[], None] | None = None) -> SourceWatcher:
+    """inotify's walk ran out of watches: with "auto", fanotify watches the tree instead;
+    else, or when fanotify does not work here, WatchLimitError."""
+    if choice != "auto":
+        raise limit
+    try:
+        fanotify = _watched(FanotifyWatcher(wpath, excludes, progress))
+    except FanotifyUnavailable as error:
+        raise WatchLimitError(f"{limit}; fanotify cannot take over either ({error})") \
+            from None
+    log.warning("%s: inotify's watch limit (fs.inotify.max_user_watches = %s) cannot hold "
+                "this tree: watching with fanotify (one mark for the whole filesystem)",
+                wpath, watch_limit())
+    return fanotify
 
 
 def take_over(old: SourceWatcher, wpath: str, excludes: ExcludeMatcher,

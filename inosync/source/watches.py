@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from inosync.changes import ROOT, is_under, join_path
 from inosync.rsync.excludes import ExcludeMatcher
@@ -28,6 +28,7 @@ from inosync.source.inotify import (
 )
 from inosync.source.move_pairing import Leaving, MovePairing
 from inosync.source.read_ahead import ReadAhead
+from inosync.source.subtrees import Splitter
 from inosync.source.unwatched import RETRY_SECONDS, Unwatched
 from inosync.source.watch_limit import (
     PROGRESS_EVERY,
@@ -72,11 +73,23 @@ class Watches:
 
     def walk(self, top: str, seen: set[int] | None = None) -> int:
         """Watch `top` and every non-excluded directory below it, each before listing it
-        (so nothing created meanwhile is missed); return how many watches went in.
+        (so nothing created meanwhile is missed); return how many watches went in."""
+        steps = self.walk_steps(top, seen)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as end:
+                return int(end.value)
+
+    def walk_steps(self, top: str, seen: set[int] | None = None,
+                   splitter: Splitter | None = None) -> Generator[None, None, int]:
+        """The walk, pausing every PROGRESS_EVERY directories; it returns the watches added.
 
         The hot loop of start-up: per directory one add_watch and one scandir, paths
         taken from scandir's own (C-built) entry paths, files only counted via d_type.
         A full walk (top is the root) also counts the entries for the delete guard.
+        With a `splitter`, each directory whose whole subtree is watched is told to it,
+        for the first sync to send while the walk goes on.
         """
         fd, path_of, walking = self.fileno(), self.path_of, self.walking
         matcher = self.excludes if self.excludes else None
@@ -89,6 +102,7 @@ class Watches:
             walked += 1
             if walked % PROGRESS_EVERY == 0:
                 walking()
+                yield
             relpath = absolute[cut:]
             wd = libc_add_watch(fd, absolute.encode(FS_ENCODING, "surrogateescape"),
                                 WATCH_MASK if relpath else ROOT_MASK)
@@ -111,6 +125,7 @@ class Watches:
                     unwatched.watched(relpath)
             else:
                 self._failed(relpath, last_errno())
+            depth = len(stack)
             try:
                 with os.scandir(absolute) as listing:
                     for entry in listing:
@@ -127,6 +142,9 @@ class Watches:
                             stack.append(entry.path)
             except OSError:
                 pass  # vanished or unreadable: rsync will say so if it matters
+            if splitter is not None:
+                splitter.entered(relpath, depth, walked - 1)
+                splitter.left(len(stack), walked)
         if top == ROOT:
             self.entries = entries
             self.changed_since_count = False

@@ -4,6 +4,7 @@ from .daemon import (
     Daemon,
     inosync_argv,
     inosync_env,
+    logging_rsync,
     node_with_extras,
     run_inosync,
     write_config,
@@ -27,7 +28,7 @@ from .tree import (
 __all__ = [
     "Daemon", "Entry", "Excludes", "Mirror", "Node", "ODD_NAMES", "Rsyncd", "Sshd",
     "TreeMutator", "append", "assert_trees_equal", "descendants", "diff_snapshots", "free_port",
-    "holds_for", "inodes", "inosync_argv", "inosync_env", "kill_tree", "make_tree",
+    "holds_for", "inodes", "inosync_argv", "inosync_env", "logging_rsync", "kill_tree", "make_tree",
     "node_with_extras", "remove",
     "run_inosync", "snapshot", "stable_snapshot", "sysctl", "wait_converged", "wait_port",
     "wait_until", "write", "write_config",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -58,6 +59,22 @@ def node_with_extras(top: Path, source_files: dict[str, str], extras: int,
     config = write_config(top / config_name, wpath=str(src), rpath=str(dst), rnodes=[""],
                           **keys)
     return src, dst, config
+
+
+def logging_rsync(top: Path, fail_first: str = "") -> tuple[Path, Path]:
+    """(an `rsync` key's value, the file it appends one line per run to): a script that
+    logs its argv, then is the real rsync. With `fail_first`, the first run whose argv
+    holds those words exits 12 instead, as if the node's connection broke."""
+    runs, script = top / "rsync-runs", top / "rsync-logged"
+    failing = ""
+    if fail_first:
+        flag = top / "rsync-failed-once"
+        failing = (f'case "$*" in *{shlex.quote(fail_first)}*) [ -e {shlex.quote(str(flag))} ] '
+                   f'|| {{ touch {shlex.quote(str(flag))}; exit 12; }};; esac\n')
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(runs))}\n'
+                      f'{failing}exec rsync "$@"\n')
+    script.chmod(0o755)
+    return script, runs
 
 
 def inosync_argv(*args: str) -> list[str]:

@@ -5,11 +5,10 @@ are counted by an `rsync` that logs its argv, then is the real one."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
-from helpers import snapshot, write
+from helpers import logging_rsync, snapshot, write
 
 FILES = 20
 
@@ -19,15 +18,6 @@ def node_kind(request: pytest.FixtureRequest) -> str:
     """Every kind of node: an rsync daemon's client exits 0 where the others exit 25, and an
     rrsync node must let --max-delete through."""
     return str(request.param)
-
-
-def logging_rsync(top: Path) -> tuple[Path, Path]:
-    """(the `rsync` key's value, the file it appends one line per run to)."""
-    runs, script = top / "rsync-runs", top / "rsync-logged"
-    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(runs))}\n'
-                      'exec rsync "$@"\n')
-    script.chmod(0o755)
-    return script, runs
 
 
 def whole_tree_runs(runs: Path, src: Path) -> list[str]:

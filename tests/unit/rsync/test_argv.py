@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from inosync.changes import Move
+from inosync.changes import ROOT, Move
 from inosync.config.load import validate
 from inosync.node import restricted
 from inosync.rsync import argv as rsync
@@ -163,3 +163,26 @@ def test_unreadable_paths_are_excluded_literally() -> None:
     cfg = config()
     argv = rsync.batch_sync(cfg, cfg.nodes[0], None, ["d"], ["d/a*b", "x"]).argv
     assert "--exclude=/d/a\\*b" in argv and "--exclude=/x" in argv
+
+
+def test_a_piece_of_the_full_sync_sends_its_tops_and_leaves_what_earlier_pieces_sent() -> None:
+    cfg = config()
+    argv = rsync.piece_sync(cfg, cfg.nodes[0], None, 0, ["locked"], ["a", "b/c"],
+                            ["a/x", "a/[y]"]).argv
+    # the piece's own rules come first: no pattern of the user's can override them
+    assert argv[1:5] == ("--filter=-s /a/x", "--filter=P /a/x",
+                         "--filter=-s /a/\\[y]", "--filter=P /a/\\[y]")
+    assert argv.index("--filter=P /a/\\[y]") < argv.index("--exclude=*.tmp")
+    for option in ("--delete", "--max-delete=0", "-R", "--ignore-missing-args",
+                   "--exclude=/locked", "--exclude=*.tmp"):
+        assert option in argv
+    assert argv[-4:] == ("--", "/src/./a/", "/src/./b/c/", "/dst/")
+
+
+def test_the_last_piece_is_the_whole_tree_without_the_earlier_ones() -> None:
+    cfg = config()
+    last = rsync.piece_sync(cfg, cfg.nodes[1], None, None, [], [ROOT], ["p1"]).argv
+    assert last[1:3] == ("--filter=-s /p1", "--filter=P /p1") and "-R" not in last
+    assert "--delete" not in last and last[-3:] == ("--", "/src/", "u@h:/dst/")
+    whole = rsync.full_sync(cfg, cfg.nodes[1], None, None).argv
+    assert rsync.piece_sync(cfg, cfg.nodes[1], None, None, [], [ROOT], []).argv == whole
