@@ -185,9 +185,7 @@ class Daemon:
                     assert isinstance(key.fileobj, PortProbe)
                     runner.probe_done(time.monotonic(), key.fileobj.answered())
         now = time.monotonic()
-        if self.watching.walking:  # (its events wait until the walk is over)
-            self.watching.step(now)
-        elif self.watcher is not None:
+        if self.watcher is not None and not self.watching.walking:
             self.apply(self.watcher.expire(now))
             if self.watcher.watch_limit_reached:
                 self.watching.outgrown()
@@ -212,6 +210,8 @@ class Daemon:
             self.poll_source(now)
         if not self.paused_reason and self.stop_requested <= 1:
             self.starter.start_due(now)
+        if self.watching.walking:  # after the nodes started: the first piece is out already
+            self.watching.step(now)  # (the walk's events wait until it is over)
         if self.stop_requested <= 1:
             self.hooks.start_due(now)
         self.reporter.report()

@@ -147,10 +147,11 @@ def piece_sync(cfg: Config, node: Node, control_path: str | None, delete_limit: 
     argv = [whole[0], *left, *whole[1:whole.index("--")]]
     if tuple(tops) == (ROOT,):
         return Command(tuple(argv + list(whole[whole.index("--"):])))
-    # -R keeps each top's place below wpath; one gone since the walk is left to its event
+    # -R keeps each top's place below wpath; one gone since the walk is left to its event,
+    # and one that is a symlink now is sent as the link (no "/" after it to follow)
     top = cfg.wpath.rstrip("/")
     argv += ["-R", "--ignore-missing-args", "--",
-             *(f"{top}/./{path}/" for path in tops), node_dir(node)]
+             *(f"{top}/./{path}" for path in tops), node_dir(node)]
     return Command(tuple(argv))
 
 

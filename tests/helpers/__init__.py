@@ -9,7 +9,16 @@ from .daemon import (
     run_inosync,
     write_config,
 )
-from .fsops import ODD_NAMES, TreeMutator, append, make_tree, remove, sysctl, write
+from .fsops import (
+    ODD_NAMES,
+    TreeMutator,
+    append,
+    inotify_watches_in_use,
+    make_tree,
+    remove,
+    sysctl,
+    write,
+)
 from .mirror import Mirror, Node
 from .servers import Rsyncd, Sshd, descendants, free_port, kill_tree, wait_port
 from .tree import (
@@ -28,8 +37,8 @@ from .tree import (
 __all__ = [
     "Daemon", "Entry", "Excludes", "Mirror", "Node", "ODD_NAMES", "Rsyncd", "Sshd",
     "TreeMutator", "append", "assert_trees_equal", "descendants", "diff_snapshots", "free_port",
-    "holds_for", "inodes", "inosync_argv", "inosync_env", "logging_rsync", "kill_tree", "make_tree",
-    "node_with_extras", "remove",
-    "run_inosync", "snapshot", "stable_snapshot", "sysctl", "wait_converged", "wait_port",
-    "wait_until", "write", "write_config",
+    "holds_for", "inodes", "inosync_argv", "inosync_env", "inotify_watches_in_use", "kill_tree",
+    "logging_rsync", "make_tree", "node_with_extras", "remove", "run_inosync", "snapshot",
+    "stable_snapshot", "sysctl", "wait_converged", "wait_port", "wait_until", "write",
+    "write_config"
 ]

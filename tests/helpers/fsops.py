@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import random
 import shutil
@@ -347,3 +348,16 @@ class TreeMutator:
             self.step()
             if pause and self.rng.random() < pause_chance:
                 time.sleep(self.rng.uniform(0, pause))
+
+
+def inotify_watches_in_use() -> int:
+    """Watches every inotify instance on this machine holds now (a limit set just above
+    this is reached after a few more)."""
+    count = 0
+    for path in glob.glob("/proc/[0-9]*/fdinfo/*"):
+        try:
+            with open(path) as f:
+                count += f.read().count("inotify wd:")
+        except OSError:
+            pass
+    return count

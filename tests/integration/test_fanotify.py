@@ -4,7 +4,6 @@ to it. (INOSYNC_TEST_WATCHER=fanotify runs the other daemon tests on it too.)"""
 
 from __future__ import annotations
 
-import glob
 import itertools
 import os
 import shutil
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Mirror, make_tree, sysctl, write
+from helpers import Mirror, inotify_watches_in_use, make_tree, sysctl, write
 from helpers.fanotify_fs import LoopFilesystem, unavailable
 
 from inosync.rsync.excludes import ExcludeMatcher
@@ -273,22 +272,13 @@ def test_without_cap_sys_admin_fanotify_falls_back_to_inotify_in_one_line(
     m.converge(what="a change after the fallback")
 
 
-def _watches_in_use() -> int:
-    count = 0
-    for path in glob.glob("/proc/[0-9]*/fdinfo/*"):
-        try:
-            with open(path) as f:
-                count += f.read().count("inotify wd:")
-        except OSError:
-            pass
-    return count
 
 
 def test_auto_watches_with_fanotify_when_inotify_cannot_hold_the_tree(
         top: Path, daemons) -> None:
     m = mirror_on(top, daemons, watcher="auto")
     make_tree(m.src, dirs=300, files_per_dir=1)
-    limit = _watches_in_use() + 50
+    limit = inotify_watches_in_use() + 50
     with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
         d = m.start()
     assert "cannot hold this tree: watching with fanotify" in d.log(), d.log_tail()
@@ -306,7 +296,7 @@ def test_auto_hands_over_to_fanotify_as_the_tree_outgrows_the_watch_limit(
     d = m.start()
     assert " with inotify" in d.log()
     m.converge()
-    limit = _watches_in_use() + 10
+    limit = inotify_watches_in_use() + 10
     with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
         for index in range(40):
             os.makedirs(m.src / f"many/d{index}")
@@ -317,3 +307,33 @@ def test_auto_hands_over_to_fanotify_as_the_tree_outgrows_the_watch_limit(
     write(m.src / "many/d39/later", b"below a directory only fanotify sees")
     m.converge(what="a change after the hand-over")
     assert d.wait_in_sync().startswith("in sync")
+
+
+def test_auto_takes_fanotify_when_the_walk_runs_out_of_watches_after_a_piece_went_out(
+        top: Path, daemons, tmp_path: Path) -> None:
+    """A large tree's first piece was sent while inotify still walked; then the watches ran
+    out: fanotify watches instead, the piece's run is stopped, and the full sync runs again
+    as one run of the whole tree."""
+    from helpers import Node
+
+    (top / "src").mkdir()
+    node = Node("local", "", tmp_path / "dst")  # on a filesystem fanotify does not watch
+    node.dst.mkdir()
+    m = Mirror(workdir=top, src=top / "src", rpath=str(node.dst), nodes=[node],
+               keys={"watcher": "auto"}, registry=daemons,
+               config_name=f"fan{os.getpid()}-{next(_names)}.toml")
+    for index in range(27):  # 27,027 directories: a piece of 25 subtrees, then the limit
+        for sub in range(1000):
+            os.makedirs(m.src / f"p{index:02}" / f"d{sub:03}")
+        write(m.src / f"p{index:02}" / "d500" / "f", b"file %d" % index)
+    limit = inotify_watches_in_use() + 26_000
+    with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
+        d = m.start(wait_ready=False)
+        d.wait_log(lambda text: "watching with fanotify" in text, 60, "fanotify taking over")
+    d.wait_ready(120)
+    m.converge(timeout=120, what="the full sync after fanotify took over")
+    log = d.log()
+    assert " -R " in log and "cannot hold this tree: watching with fanotify" in log, log[-3000:]
+    assert "Traceback" not in log
+    write(m.src / "p26" / "d999" / "late", b"seen by fanotify")
+    m.converge(what="a change after the hand-over")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import subprocess
 import tarfile
 
 import pytest
-from helpers import make_tree, sysctl, write
+from helpers import inotify_watches_in_use, make_tree, sysctl, write
 
 
 def _rsync_runs(log: str) -> int:
@@ -50,15 +49,6 @@ def test_ssh_node_keeps_one_connection(mirror, sshd) -> None:
     assert 1 <= logins <= 2, f"{logins} ssh logins for 11 syncs and a rename"
 
 
-def _watches_in_use() -> int:
-    count = 0
-    for path in glob.glob("/proc/[0-9]*/fdinfo/*"):
-        try:
-            with open(path) as f:
-                count += f.read().count("inotify wd:")
-        except OSError:
-            pass
-    return count
 
 
 @pytest.mark.parametrize("node_kind", ["local"])
@@ -67,7 +57,7 @@ def test_running_out_of_watches_at_start_says_what_to_raise(mirror, daemons) -> 
     make_tree(m.src, dirs=300, files_per_dir=1, depth=2)
     # A limit just above what this machine already uses, restored as soon as the daemon is
     # done, so other programs are not starved for longer than its start-up.
-    limit = _watches_in_use() + 50
+    limit = inotify_watches_in_use() + 50
     with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
         d = m.start(wait_ready=False)
         assert d.proc is not None
@@ -98,7 +88,7 @@ def test_directories_past_the_watch_limit_are_watched_once_it_is_raised(
     write(m.src / "seed", b"x")
     d = m.start()
     m.converge()
-    limit = _watches_in_use() + 10
+    limit = inotify_watches_in_use() + 10
     with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
         for index in range(40):
             os.makedirs(m.src / f"many/d{index}")

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import logging_rsync, snapshot, wait_until, write
+from helpers import inotify_watches_in_use, logging_rsync, snapshot, sysctl, wait_until, write
 
 from inosync.changes import ROOT
 from inosync.config.load import load
+from inosync.node.restricted import resolve
 from inosync.process import run
 from inosync.rsync.argv import piece_sync
 from inosync.rsync.output import deletions_held_back
@@ -43,6 +44,7 @@ def piece_runs(runs: Path) -> list[str]:
             and "--files-from" not in line]
 
 
+@pytest.mark.parametrize("node_kind", ["local", "ssh", "rsyncd", "restricted"])
 def test_pieces_and_the_rest_make_one_full_sync_on_every_node_kind(mirror) -> None:
     """The commands themselves, run by hand against each kind of node: two pieces deleting
     nothing count every deletion exactly once, and the rest of the tree leaves theirs."""
@@ -54,7 +56,7 @@ def test_pieces_and_the_rest_make_one_full_sync_on_every_node_kind(mirror) -> No
     write(m.dst / "b" / "stale", b"only on the node")
     write(m.dst / "stale-dir" / "sub" / "g", b"only on the node")
     cfg = load(str(m.write_config()))
-    node = cfg.nodes[0]
+    node = resolve(cfg, cfg.nodes[0])  # through rrsync: relative to its directory
     held = 0
     for piece in (Piece(("a", "b/x")), Piece(("c",)), Piece((ROOT,), ("a", "b/x", "c"))):
         ran = run(piece_sync(cfg, node, None, 0, (), piece.tops, piece.inside).argv,
@@ -70,6 +72,22 @@ def test_pieces_and_the_rest_make_one_full_sync_on_every_node_kind(mirror) -> No
     assert ran.code == 0, ran.stderr
     assert (m.dst / "a" / "sub" / "stale").exists() and (m.dst / "b/x/sub/stale").exists()
     assert not (m.dst / "c" / "sub" / "stale").exists() and not (m.dst / "stale-dir").exists()
+
+
+@pytest.mark.parametrize("node_kind", ["local"])
+def test_a_piece_whose_directory_became_a_symlink_sends_the_link_not_what_it_points_to(
+        mirror, tmp_path: Path) -> None:
+    """A deploy swaps a symlink in where the walk saw a directory: the piece sends the
+    link, never the tree it points to outside wpath; a piece gone meanwhile is skipped."""
+    m = mirror()
+    write(tmp_path / "outside" / "secret", b"not below wpath")
+    os.symlink(tmp_path / "outside", m.src / "swapped")
+    cfg = load(str(m.write_config()))
+    ran = run(piece_sync(cfg, cfg.nodes[0], None, 0, (), ("swapped", "gone"), ()).argv,
+              timeout=60)
+    assert ran.code == 0, ran.stderr
+    assert os.readlink(m.dst / "swapped") == str(tmp_path / "outside")
+    assert not (m.dst / "gone").exists()
 
 
 def test_the_first_sync_starts_while_the_walk_goes_on_and_converges(
@@ -98,7 +116,7 @@ def test_the_first_sync_starts_while_the_walk_goes_on_and_converges(
         return
     assert len(pieces) == 1, pieces
     assert "--max-delete=0" in pieces[0] and "--delete" in pieces[0]
-    sent = set(re.findall(r"/\./(p\d\d)/", pieces[0]))
+    sent = set(re.findall(r"/\./(p\d\d) ", pieces[0]))
     assert len(sent) == 25
     # The first piece went out before the walk was over
     assert log.index(" -R ") < log.index(" directories (")
@@ -139,3 +157,23 @@ def test_a_piece_that_fails_starts_the_full_sync_again(mirror, tmp_path: Path) -
     assert snapshot(m.src) == snapshot(m.dst)
     assert "retrying with backoff" in d.log(), d.log_tail()
     assert "back in sync" in d.log()
+
+
+@pytest.mark.parametrize("node_kind", ["local"])
+def test_running_out_of_watches_after_the_first_piece_stops_with_what_to_raise(
+        mirror) -> None:
+    """The walk had sent a piece when inotify ran out of watches: with `watcher =
+    "inotify"` the daemon exits 1 naming the limit, as when the walk fails up front."""
+    m = mirror(watcher="inotify")
+    for top in range(27):  # a piece of 25 tops, then the limit, 26,000 watches in
+        for sub in range(PER_TOP):
+            os.makedirs(m.src / f"p{top:02}" / f"d{sub:03}")
+    limit = inotify_watches_in_use() + 26_000
+    with sysctl("/proc/sys/fs/inotify/max_user_watches", str(limit)):
+        d = m.start(wait_ready=False)
+        assert d.proc is not None
+        rc = d.proc.wait(120)
+    log = d.log()
+    assert rc == 1, f"exit {rc}\n{d.log_tail()}"
+    assert " -R " in log and "fs.inotify.max_user_watches" in log and str(limit) in log
+    assert "Traceback" not in log

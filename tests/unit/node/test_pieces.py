@@ -44,7 +44,7 @@ def test_the_pieces_run_as_the_walk_hands_them_out_and_count_as_one_full_sync() 
     walk.pieces.append(Piece(("a", "b")))
     assert runner.pieces.can_take()
     runner.next_piece(False)
-    assert jobs[-1][1][-4:] == ("--", "/src/./a/", "/src/./b/", "/dst/")
+    assert jobs[-1][1][-4:] == ("--", "/src/./a", "/src/./b", "/dst/")
     _ended(runner, 25, b"sent 10 bytes  received 1 bytes\n" + KEPT % b"a/old" + KEPT % b"a/old/x",
            STOPPED % 3)  # a/old is one more than rsync says
     assert len(jobs) == 1 and runner.phase == "full" and runner.job is None  # waits again

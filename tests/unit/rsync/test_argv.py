@@ -176,7 +176,7 @@ def test_a_piece_of_the_full_sync_sends_its_tops_and_leaves_what_earlier_pieces_
     for option in ("--delete", "--max-delete=0", "-R", "--ignore-missing-args",
                    "--exclude=/locked", "--exclude=*.tmp"):
         assert option in argv
-    assert argv[-4:] == ("--", "/src/./a/", "/src/./b/c/", "/dst/")
+    assert argv[-4:] == ("--", "/src/./a", "/src/./b/c", "/dst/")
 
 
 def test_the_last_piece_is_the_whole_tree_without_the_earlier_ones() -> None:
