@@ -121,7 +121,11 @@ class NodeRunner:
 
     @count_drift.setter
     def count_drift(self, value: bool) -> None:
+        """True at a reload: its count's findings are drift, but not what is pending now or
+        changes from now on, which are on their way."""
         self.verifier.count_drift = value
+        if value and self.verifier.changes is None:
+            self.verifier.begin(self.pending)
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -184,7 +188,8 @@ class NodeRunner:
             self.pending.take()
             self.bound.begin()  # bounded: it holds deletions back first
             if self.count_drift:  # a reload: what its count finds is drift too
-                self.verifier.changes = set()
+                if self.verifier.changes is None:
+                    self.verifier.changes = set()
                 self.start_count(dry_run)
             else:
                 self.start_full(dry_run)

@@ -67,6 +67,9 @@ def test_a_reload_that_changes_a_nodes_own_settings_keeps_the_node(mirror) -> No
                                         "verify_interval": "10m"}])
     daemon.reload()
     daemon.wait_log(lambda t: "reloaded" in t, 10, "the reload")
+    # after the reload's full syncs, or the change would be one of them, not a batch
+    daemon.wait_log(lambda t: t[t.index("reloaded"):].count("full sync done") == 2, 20,
+                    "the reload's full syncs")
     (m.src / "after-reload").write_text("x")
     m.converge_all()
     log = daemon.log()

@@ -105,3 +105,25 @@ def test_a_reload_still_counts_first_its_count_is_drift() -> None:
     assert jobs[0][0] == "count" and "--dry-run" in jobs[0][1]
     runner.results.finished(0, b"*deleting   old\n", b"", 1.0, False)
     assert jobs[1][0] == "full" and "--max-delete=10" in jobs[1][1]
+
+
+def test_a_change_pending_at_a_reload_or_made_after_it_is_not_the_counts_drift() -> None:
+    """The reload's count runs a moment later: what was on its way (pending) and what
+    changed since are being sent, not drift on the node."""
+    jobs: list[tuple[str, tuple[str, ...]]] = []
+    cfg = validate({"wpath": "/src", "rpath": "/dst", "rnodes": [""]}, "x.toml",
+                   exists=lambda path: True)
+    runner = NodeRunner(cfg, cfg.nodes[0], None, lambda: 10)
+    runner.run_job = lambda phase, command, dry_run: (  # type: ignore[method-assign]
+        setattr(runner, "phase", phase), jobs.append((phase, command.argv)))
+    runner.pending.mark("pending-before")
+    runner.count_drift = True  # the reload, then its full sync owed
+    runner.pending.mark_all()
+    runner.pending.mark("made-after")
+    runner.changed("made-after")
+    runner.start(0.0, False)
+    assert jobs[0][0] == "count"
+    runner.results.finished(0, b">f+++++++++ made-after\n>f+++++++++ pending-before\n"
+                            b"*deleting   old\n", b"", 1.0, False)
+    verification = runner.facts.verification
+    assert verification is not None and verification.drift == 1, verification
