@@ -96,7 +96,9 @@ class Watching:
             next(self.steps)
         except StopIteration:
             self.steps = None
-            self._use(self.daemon.watcher)  # (its events were read ahead meanwhile)
+            watcher = self.daemon.watcher
+            assert watcher is not None
+            self._use(watcher)  # (its events were read ahead meanwhile)
             self._watched()
 
     def _beyond_limit(self, limit: WatchLimitError) -> None:
@@ -142,9 +144,8 @@ class Watching:
             log.info("watching %d directories (%d entries) under %s in %d ms with inotify",
                      watcher.watch_count, watcher.entries, d.cfg.wpath, took)
 
-    def _use(self, watcher: SourceWatcher | None) -> None:
+    def _use(self, watcher: SourceWatcher) -> None:
         d = self.daemon
-        assert watcher is not None
         if d.watcher is not None and d.watcher is not watcher:
             d.selector.unregister(d.watcher)
             d.watcher.close()

@@ -48,8 +48,9 @@ class PieceRun:
 
     def take(self) -> Piece | None:
         """The next piece, if the walk has made it."""
-        if self.source is None or self.taken >= len(self.source.pieces):
+        if not self.can_take():
             return None
+        assert self.source is not None
         self.taken += 1
         return self.source.pieces[self.taken - 1]
 

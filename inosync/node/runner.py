@@ -160,9 +160,6 @@ class NodeRunner:
         """Start the next job; `kinds` is the source's lstat cache for this moment, shared
         by every node that starts now (see sourcetree.listable)."""
         self.due_at = None
-        if self.pieces.active:
-            self.next_piece(dry_run)
-            return
         self.link.ensure_master(self.cfg, self.node, now, dry_run)
         if self.confinement.must_ask(self.node.kind, self.cfg.rsh):
             self.node, self.confinement.confined = self.configured, None  # ask (a new key?)

@@ -144,15 +144,14 @@ def piece_sync(cfg: Config, node: Node, control_path: str | None, delete_limit: 
         f"--filter=-s {os.fsdecode(literal_pattern(path))}",
         f"--filter=P {os.fsdecode(literal_pattern(path))}")]
     whole = full_sync(cfg, node, control_path, delete_limit, unreadable).argv
-    argv = [whole[0], *left, *whole[1:whole.index("--")]]
     if tuple(tops) == (ROOT,):
-        return Command(tuple(argv + list(whole[whole.index("--"):])))
+        return Command((whole[0], *left, *whole[1:]))
     # -R keeps each top's place below wpath; one gone since the walk is left to its event,
     # and one that is a symlink now is sent as the link (no "/" after it to follow)
     top = cfg.wpath.rstrip("/")
-    argv += ["-R", "--ignore-missing-args", "--",
-             *(f"{top}/./{path}" for path in tops), node_dir(node)]
-    return Command(tuple(argv))
+    return Command((whole[0], *left, *whole[1:whole.index("--")], "-R",
+                    "--ignore-missing-args", "--", *(f"{top}/./{path}" for path in tops),
+                    node_dir(node)))
 
 
 def _checksum(checksum: bool) -> list[str]:

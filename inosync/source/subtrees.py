@@ -25,10 +25,6 @@ class Piece:
     tops: tuple[str, ...]
     inside: tuple[str, ...] = ()
 
-    @property
-    def whole_tree(self) -> bool:
-        return self.tops == (ROOT,)
-
 
 @dataclass
 class Unit:

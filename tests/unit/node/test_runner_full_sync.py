@@ -92,13 +92,19 @@ def test_without_a_bound_the_full_sync_deletes_at_once() -> None:
     assert len(jobs) == 1 and runner.state == "ok"
 
 
-def test_a_reload_still_counts_first_its_count_is_drift() -> None:
-    jobs: list[tuple[str, tuple[str, ...]]] = []
+def _recording(jobs: list[tuple[str, tuple[str, ...]]]) -> NodeRunner:
+    """A runner whose jobs are recorded, not run, and which has not started."""
     cfg = validate({"wpath": "/src", "rpath": "/dst", "rnodes": [""]}, "x.toml",
                    exists=lambda path: True)
     runner = NodeRunner(cfg, cfg.nodes[0], None, lambda: 10)
     runner.run_job = lambda phase, command, dry_run: (  # type: ignore[method-assign]
         setattr(runner, "phase", phase), jobs.append((phase, command.argv)))
+    return runner
+
+
+def test_a_reload_still_counts_first_its_count_is_drift() -> None:
+    jobs: list[tuple[str, tuple[str, ...]]] = []
+    runner = _recording(jobs)
     runner.count_drift = True
     runner.pending.mark_all()
     runner.start(0.0, False)
@@ -111,11 +117,7 @@ def test_a_change_pending_at_a_reload_or_made_after_it_is_not_the_counts_drift()
     """The reload's count runs a moment later: what was on its way (pending) and what
     changed since are being sent, not drift on the node."""
     jobs: list[tuple[str, tuple[str, ...]]] = []
-    cfg = validate({"wpath": "/src", "rpath": "/dst", "rnodes": [""]}, "x.toml",
-                   exists=lambda path: True)
-    runner = NodeRunner(cfg, cfg.nodes[0], None, lambda: 10)
-    runner.run_job = lambda phase, command, dry_run: (  # type: ignore[method-assign]
-        setattr(runner, "phase", phase), jobs.append((phase, command.argv)))
+    runner = _recording(jobs)
     runner.pending.mark("pending-before")
     runner.count_drift = True  # the reload, then its full sync owed
     runner.pending.mark_all()

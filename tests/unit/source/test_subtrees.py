@@ -87,7 +87,7 @@ def test_every_directory_is_sent_by_exactly_one_piece_once_it_is_watched(
     splitter = Splitter(piece_dirs=640)
     walked_at = walk(tree, splitter)
     assert splitter.done and splitter.pieces[-1].tops == (ROOT,)
-    assert all(not piece.whole_tree for piece in splitter.pieces[:-1])
+    assert all(piece.tops != (ROOT,) for piece in splitter.pieces[:-1])
     for path in tree:
         senders = [i for i, piece in enumerate(splitter.pieces) if sent_by(piece, path)]
         assert len(senders) == 1, (path, senders)
