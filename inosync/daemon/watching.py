@@ -44,13 +44,15 @@ class Watching:
         d = self.daemon
         self.abandon_walk()
         self.started = time.monotonic()
+        # The tree is known by its identity before its watches go in: one swapped in while
+        # the walk goes on is then another tree, and the guard pauses for it.
+        d.guard.watched()
         if not stepped or d.cfg.watcher == "fanotify":
             self._use(open_watcher(d.cfg.wpath, ExcludeMatcher(d.cfg.rexcludes),
                                    d.cfg.watcher, progress=d.walking))
             self._watched()
             return
         watcher = Watcher(d.cfg.wpath, ExcludeMatcher(d.cfg.rexcludes), progress=d.walking)
-        d.guard.watched()
         self.splitter = Splitter()
         self.steps = watcher.watches.walk_steps(ROOT, None, self.splitter)
         d.watcher = watcher  # in the selector once the walk is over: its events wait till then
@@ -135,7 +137,6 @@ class Watching:
         watcher = d.watcher
         assert watcher is not None
         self.fanotify_refused = False
-        d.guard.watched()
         took = (time.monotonic() - self.started) * 1000
         if watcher.kind == "fanotify":  # nothing walked: the first sync runs beside the count
             log.info("watching all of %s (one mark a filesystem; its entries are counted "

@@ -177,3 +177,26 @@ def test_running_out_of_watches_after_the_first_piece_stops_with_what_to_raise(
     assert rc == 1, f"exit {rc}\n{d.log_tail()}"
     assert " -R " in log and "fs.inotify.max_user_watches" in log and str(limit) in log
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("node_kind", ["local"])
+def test_a_tree_swapped_in_while_the_walk_goes_on_is_watched_and_mirrored(
+        mirror, tmp_path: Path) -> None:
+    """A deploy renames a new tree into wpath while the start-up walk still watches the
+    old one: the old tree's watches do not pass for the new tree's; the daemon pauses,
+    watches the new tree and mirrors it, changes made in it afterwards included."""
+    script, runs = logging_rsync(tmp_path)
+    m = mirror(rsync=str(script), max_delete_share=1)
+    for top in range(2 * TOPS):  # the walk goes on well after its first piece
+        for sub in range(PER_TOP):
+            os.makedirs(m.src / f"p{top:03}" / f"d{sub:03}")
+    new = tmp_path / "new"
+    write(new / "index.html", b"the new release")
+    d = m.start(wait_ready=False)
+    wait_until(lambda: runs.exists() and piece_runs(runs), 60, "the first piece")
+    os.rename(m.src, tmp_path / "old")
+    os.rename(new, m.src)
+    d.wait_log(lambda text: "new non-empty directory" in text, 30, "the swap seen")
+    m.converge(timeout=120, what="the tree swapped in")
+    write(m.src / "later", b"written in the new tree")
+    m.converge(timeout=30, what="a change in the tree swapped in")
